@@ -1,0 +1,1 @@
+//! SRTP and SRTCP contexts keyed from DTLS-SRTP keying material.
