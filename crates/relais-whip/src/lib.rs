@@ -1,0 +1,6 @@
+//! WHIP (RFC 9725) and WHEP signalling, and the SDP offer/answer model the other signalling
+//! adapters reuse.
+//!
+//! - [`sdp`]: parsing offers and writing answers for one BUNDLE transport.
+
+pub mod sdp;
