@@ -14,6 +14,7 @@ use relais_rtp::rtcp::{parse_typed, RtcpCompound};
 use relais_rtp::rtp::{self, RtpPacket};
 use relais_rtp::stun::{StunKey, StunMessage};
 use relais_rtp::{demux, stun};
+use relais_srtp::{SrtpConfig, SrtpKey, SrtpProfile, SrtpReceiver, SrtpSender};
 
 /// Extension ids as Chromium negotiates them, so the typed readers see real ids.
 fn chromium_extension_map() -> ExtensionMap {
@@ -166,7 +167,32 @@ pub fn codec(data: &[u8]) {
     }
 }
 
-/// SRTP: unprotecting arbitrary bytes as RTP and RTCP in both profiles.
+/// SRTP: unprotecting arbitrary bytes as RTP and RTCP in both profiles, and protecting
+/// them (the sender must refuse what is not RTP, never panic).
 pub fn srtp(data: &[u8]) {
-    std::hint::black_box(data);
+    for profile in SrtpProfile::ALL {
+        let master_key = [0x2B; 16];
+        let master_salt = vec![0x5A; profile.master_salt_len()];
+        let Ok(key) = SrtpKey::new(profile, &master_key, &master_salt) else {
+            return;
+        };
+        let (Ok(mut receiver), Ok(mut sender)) = (
+            SrtpReceiver::new(&key, SrtpConfig::default()),
+            SrtpSender::new(&key, SrtpConfig::default()),
+        ) else {
+            return;
+        };
+        let mut packet = data.to_vec();
+        let _ = receiver.unprotect_rtp(&mut packet);
+        packet.copy_from_slice(data);
+        let _ = receiver.unprotect_rtcp(&mut packet);
+
+        let mut room = data.to_vec();
+        room.resize(data.len() + profile.rtcp_overhead(), 0);
+        let _ = sender.protect_rtp(&mut room, data.len());
+        room.truncate(data.len());
+        room.copy_from_slice(data);
+        room.resize(data.len() + profile.rtcp_overhead(), 0);
+        let _ = sender.protect_rtcp(&mut room, data.len());
+    }
 }

@@ -2,6 +2,8 @@
 //! `cargo test`: the seeds keep the harnesses compiling and working, the crash files
 //! (`fuzz/crashes/<target>/`) keep fixed bugs fixed.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
 use std::path::Path;
 
 fn replay(target: &str, run: fn(&[u8])) {

@@ -8,6 +8,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     println!("relais {}", env!("CARGO_PKG_VERSION"));
-    println!("packet layer: relais-rtp; SRTP: relais-srtp (AEAD_AES_128_GCM in place, AES_CM_128_HMAC_SHA1_80)");
+    println!(
+        "packet layer: relais-rtp; SRTP: relais-srtp (AEAD_AES_128_GCM in place over ring, \
+         AES_CM_128_HMAC_SHA1_80 through webrtc-srtp)"
+    );
     println!("the forwarding node is not built yet: this binary only prints its version");
 }
