@@ -13,21 +13,32 @@
 //!
 //! # Driver usage
 //!
-//! ```ignore
-//! let cert = NodeCertificate::generate()?;               // once per node
-//! // per endpoint, after SDP: role from a=setup, fingerprint from a=fingerprint
-//! let (mut dtls, task) = DtlsSrtpHandshake::start(role, &cert, remote_fp, DtlsSrtpConfig::default())?;
+//! ```no_run
+//! # use relais_srtp::DtlsRole;
+//! # use relais_transport::dtls_srtp::*;
+//! # fn send_to_selected_5_tuple(_: Vec<u8>) {}
+//! # fn install_srtp(_: DtlsSrtpOutcome) {}
+//! # async fn drive(remote_fingerprint: Fingerprint, datagram: Vec<u8>) -> Result<(), DtlsSrtpError> {
+//! let certificate = NodeCertificate::generate()?; // once per node
+//! // Per endpoint, after SDP: the role from a=setup, the fingerprint from a=fingerprint.
+//! let (mut dtls, task) = DtlsSrtpHandshake::start(
+//!     DtlsRole::Server,
+//!     &certificate,
+//!     remote_fingerprint,
+//!     DtlsSrtpConfig::default(),
+//! )?;
 //! tokio::spawn(task);
-//! // demultiplexer: a datagram whose first byte is 20..=63 (RFC 7983) from this endpoint
+//! // The demultiplexer hands over this endpoint's DTLS datagrams (first byte 20..=63).
 //! dtls.handle_datagram(&datagram);
-//! // driver loop
-//! while let Some(ev) = dtls.next_event().await {
-//!     match ev {
-//!         DtlsEvent::Transmit(d) => send_to_selected_5_tuple(d),
-//!         DtlsEvent::Completed(Ok(outcome)) => install_srtp(outcome),   // keep the handle!
-//!         DtlsEvent::Completed(Err(e)) => { fail_endpoint(e); break }
+//! while let Some(event) = dtls.next_event().await {
+//!     match event {
+//!         DtlsEvent::Transmit(bytes) => send_to_selected_5_tuple(bytes),
+//!         DtlsEvent::Completed(Ok(outcome)) => install_srtp(outcome), // keep `dtls` alive
+//!         DtlsEvent::Completed(Err(error)) => return Err(error),
 //!     }
 //! }
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! Keep the handle (and keep forwarding DTLS datagrams and transmitting) after completion:
