@@ -1,16 +1,153 @@
 //! The relais node binary.
 //!
-//! For now it only reports its version: the forwarding node (ICE, DTLS-SRTP, WHIP/WHEP) is built
-//! on top of the packet and SRTP layers in the next steps.
+//! For now it loads and validates its configuration, reports its version and exits: the
+//! forwarding node (ICE, DTLS-SRTP, WHIP/WHEP) is built on top of the packet and SRTP layers in
+//! the next steps.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use relais::config::{self, Key, Layer, Origin};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() {
+/// relais: a media relay (SFU) for self-hosted video conferencing.
+#[derive(Debug, Parser)]
+#[command(name = "relais", version, after_help = config::ENV_HELP)]
+struct Cli {
+    /// Configuration file (TOML, the schema of --print-config). Without it the built-in
+    /// defaults apply. Unknown keys are refused.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Print the effective configuration as TOML (tokens shown as "<set>") and exit.
+    #[arg(long)]
+    print_config: bool,
+
+    /// [media.bind] UDP socket for media. Default [::]:10000: every interface, IPv4 and IPv6
+    /// (dual-stack); 0.0.0.0:10000 for IPv4 only.
+    #[arg(long, value_name = "ADDR")]
+    media_bind: Option<String>,
+
+    /// [media.announced_addresses] Comma-separated IPs written into ICE candidates. Default
+    /// none: the bind address, or the host's addresses when bound to all interfaces.
+    #[arg(long, value_name = "IP,...")]
+    media_announced_addresses: Option<String>,
+
+    /// [http.public_bind] Public HTTP listener (WHIP/WHEP, bridge channel). Default
+    /// 127.0.0.1:9090; put it behind a TLS reverse proxy.
+    #[arg(long, value_name = "ADDR")]
+    http_public_bind: Option<String>,
+
+    /// [http.private_bind] Private HTTP listener (allocation, metrics, health). Default
+    /// 127.0.0.1:8080; beyond loopback it requires --http-private-api-token.
+    #[arg(long, value_name = "ADDR")]
+    http_private_bind: Option<String>,
+
+    /// [http.public_base_url] http:// or https:// URL the node writes into the URLs it hands
+    /// out (e.g. https://relais.example.org). Empty unsets.
+    #[arg(long, value_name = "URL")]
+    http_public_base_url: Option<String>,
+
+    /// [http.whip_bearer_token] Bearer token WHIP publishers must present. Prefer the
+    /// environment variable: flags are visible in the process list.
+    #[arg(long, value_name = "TOKEN")]
+    http_whip_bearer_token: Option<String>,
+
+    /// [http.private_api_token] Bearer token of the private listener. Prefer the environment
+    /// variable: flags are visible in the process list.
+    #[arg(long, value_name = "TOKEN")]
+    http_private_api_token: Option<String>,
+
+    /// [privacy.log_client_addresses] Whether client addresses appear in logs at all. Default
+    /// false.
+    #[arg(long, value_name = "BOOL")]
+    privacy_log_client_addresses: Option<String>,
+
+    /// [privacy.anonymise_client_addresses] When client addresses are logged, truncate them
+    /// (IPv4 /24, IPv6 /48). Default true.
+    #[arg(long, value_name = "BOOL")]
+    privacy_anonymise_client_addresses: Option<String>,
+
+    /// [log.level] One of error, warn, info, debug, trace. Default info.
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+}
+
+impl Cli {
+    fn layer(&self) -> Layer {
+        let mut layer = Layer::new(Origin::Cli);
+        let flags = [
+            (Key::MediaBind, &self.media_bind),
+            (
+                Key::MediaAnnouncedAddresses,
+                &self.media_announced_addresses,
+            ),
+            (Key::HttpPublicBind, &self.http_public_bind),
+            (Key::HttpPrivateBind, &self.http_private_bind),
+            (Key::HttpPublicBaseUrl, &self.http_public_base_url),
+            (Key::HttpWhipBearerToken, &self.http_whip_bearer_token),
+            (Key::HttpPrivateApiToken, &self.http_private_api_token),
+            (
+                Key::PrivacyLogClientAddresses,
+                &self.privacy_log_client_addresses,
+            ),
+            (
+                Key::PrivacyAnonymiseClientAddresses,
+                &self.privacy_anonymise_client_addresses,
+            ),
+            (Key::LogLevel, &self.log_level),
+        ];
+        for (key, value) in flags {
+            if let Some(value) = value {
+                layer.set(key, value.clone());
+            }
+        }
+        layer
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    let file = match &cli.config {
+        Some(path) => {
+            let label = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("config file {label}: cannot be read"))?;
+            Some((label, text))
+        }
+        None => None,
+    };
+    let config = config::load(
+        file.as_ref().map(|(l, t)| (l.as_str(), t.as_str())),
+        &|name| std::env::var(name).ok(),
+        &cli.layer(),
+    )?;
+    if cli.print_config {
+        print!("{}", config.to_toml(true)?);
+        return Ok(());
+    }
+    eprintln!("relais: {}", config.summary());
     println!("relais {}", env!("CARGO_PKG_VERSION"));
     println!(
         "packet layer: relais-rtp; SRTP: relais-srtp (AEAD_AES_128_GCM in place over ring, \
          AES_CM_128_HMAC_SHA1_80 through webrtc-srtp)"
     );
-    println!("the forwarding node is not built yet: this binary only prints its version");
+    println!(
+        "the forwarding node is not built yet: configuration is valid, nothing to serve, exiting"
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("relais: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
