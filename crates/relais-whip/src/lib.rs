@@ -2,5 +2,7 @@
 //! adapters reuse.
 //!
 //! - [`sdp`]: parsing offers and writing answers for one BUNDLE transport.
+//! - [`http`]: the WHIP/WHEP routes (axum) over a backend the node implements.
 
+pub mod http;
 pub mod sdp;

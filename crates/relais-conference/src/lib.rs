@@ -1,0 +1,152 @@
+//! The forwarding core of relais, sans-IO: it takes decrypted RTP/RTCP and time, and returns
+//! the plaintext packets to protect and send to each endpoint.
+//!
+//! This first version serves one publisher's streams to many viewers (WHIP/WHEP); later
+//! versions grow it into multi-party conferences with per-receiver layer allocation.
+
+use relais_rtp::extensions::ExtensionMap;
+
+mod forwarder;
+
+pub use forwarder::Forwarder;
+
+/// One endpoint: one ICE/DTLS transport (a WHIP publisher or a WHEP viewer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EndpointId(pub u64);
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    /// An audio m-line.
+    Audio,
+    /// A video m-line.
+    Video,
+}
+
+/// The codecs the forwarder knows how to inspect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CodecName {
+    /// Opus audio.
+    Opus,
+    /// VP8 video.
+    Vp8,
+    /// VP9 video.
+    Vp9,
+    /// H264 video.
+    H264,
+}
+
+/// A codec as negotiated on one endpoint's m-line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NegotiatedCodec {
+    /// The payload type this endpoint uses for the codec.
+    pub payload_type: u8,
+    /// Which codec.
+    pub name: CodecName,
+    /// RTP clock rate in Hz.
+    pub clock_rate: u32,
+    /// The RTX (RFC 4588) payload type for this codec, when negotiated.
+    pub rtx_payload_type: Option<u8>,
+}
+
+/// What one endpoint negotiated for one m-line.
+#[derive(Debug, Clone)]
+pub struct MediaLine {
+    /// The m-line's mid.
+    pub mid: String,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// The codecs, with this endpoint's payload types.
+    pub codecs: Vec<NegotiatedCodec>,
+    /// The header extensions, with this endpoint's ids.
+    pub extensions: ExtensionMap,
+    /// Publisher: the simulcast rids in the order of the offer's `a=simulcast:send` (Chromium:
+    /// lowest resolution first); empty without simulcast.
+    pub simulcast_rids: Vec<String>,
+    /// Publisher: SSRCs announced with `a=ssrc` (clients without rid/mid extensions).
+    pub announced_ssrcs: Vec<u32>,
+    /// Viewer: the SSRC the node sends on this m-line.
+    pub send_ssrc: Option<u32>,
+    /// Viewer: the RTX SSRC the node sends retransmissions on, when RTX is negotiated.
+    pub send_rtx_ssrc: Option<u32>,
+}
+
+/// Tunables of the forwarder.
+#[derive(Debug, Clone)]
+pub struct ForwarderConfig {
+    /// Minimum spacing of keyframe requests (PLI) to one publisher stream.
+    pub keyframe_request_interval: std::time::Duration,
+    /// Packets kept per outgoing video stream to answer NACKs.
+    pub retransmission_cache_packets: usize,
+    /// Bitrate announced to publishers with REMB until bandwidth estimation exists.
+    pub publisher_remb_bps: u64,
+    /// REMB interval.
+    pub publisher_remb_interval: std::time::Duration,
+}
+
+impl Default for ForwarderConfig {
+    fn default() -> Self {
+        Self {
+            keyframe_request_interval: std::time::Duration::from_millis(500),
+            retransmission_cache_packets: 512,
+            publisher_remb_bps: 3_000_000,
+            publisher_remb_interval: std::time::Duration::from_secs(1),
+        }
+    }
+}
+
+/// A packet for the driver to SRTP-protect and send to `to`'s selected 5-tuple.
+///
+/// The buffer comes from the forwarder's pool and has room after the packet for the SRTP
+/// tag; hand it back with [`Forwarder::recycle`] once sent, so steady-state forwarding does
+/// not allocate.
+#[derive(Debug)]
+pub enum ForwarderOutput {
+    /// A plaintext RTP packet.
+    Rtp {
+        /// The receiving endpoint.
+        to: EndpointId,
+        /// The packet (`packet.len()` is the plaintext length; capacity has tag room).
+        packet: Vec<u8>,
+    },
+    /// A plaintext (compound) RTCP packet.
+    Rtcp {
+        /// The receiving endpoint.
+        to: EndpointId,
+        /// The packet.
+        packet: Vec<u8>,
+    },
+}
+
+/// Why the forwarder refused a control call.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConferenceError {
+    /// The endpoint id is already in use.
+    #[error("endpoint already exists")]
+    EndpointExists,
+    /// A media line has no codec the forwarder can use.
+    #[error("m-line {mid:?} has no usable codec")]
+    NoUsableCodec {
+        /// The m-line.
+        mid: String,
+    },
+}
+
+/// Counters of what the forwarder dropped, by reason (for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ForwarderStats {
+    /// RTP packets forwarded (one per receiver copy).
+    pub rtp_forwarded: u64,
+    /// Packets answered from the retransmission cache.
+    pub retransmitted: u64,
+    /// Keyframe requests sent to publishers.
+    pub keyframe_requests: u64,
+    /// Dropped: not a parsable RTP packet.
+    pub dropped_malformed: u64,
+    /// Dropped: SSRC / payload type not mapped to any stream.
+    pub dropped_unknown_stream: u64,
+    /// Dropped: from an endpoint the forwarder does not know.
+    pub dropped_unknown_endpoint: u64,
+    /// Dropped RTCP (malformed or unsupported).
+    pub dropped_rtcp: u64,
+}
