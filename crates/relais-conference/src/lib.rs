@@ -149,4 +149,7 @@ pub struct ForwarderStats {
     pub dropped_unknown_endpoint: u64,
     /// Dropped RTCP (malformed or unsupported).
     pub dropped_rtcp: u64,
+    /// Dropped: an RTX (RFC 4588) retransmission from a publisher; the forwarder does not
+    /// unwrap publisher RTX yet, viewers recover losses through their own NACKs.
+    pub dropped_publisher_rtx: u64,
 }
