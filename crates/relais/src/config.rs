@@ -753,10 +753,16 @@ mod tests {
     #[test]
     fn defaults_load_with_no_file() {
         let c = load(None, &no_env, &cli()).unwrap();
-        assert_eq!(c.media.bind, "[::]:10000".parse().unwrap());
+        assert_eq!(c.media.bind, "[::]:10000".parse::<SocketAddr>().unwrap());
         assert!(c.media.announced_addresses.is_empty());
-        assert_eq!(c.http.public_bind, "127.0.0.1:9090".parse().unwrap());
-        assert_eq!(c.http.private_bind, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            c.http.public_bind,
+            "127.0.0.1:9090".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            c.http.private_bind,
+            "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
+        );
         assert_eq!(c.http.public_base_url, None);
         assert_eq!(c.http.whip_bearer_token, None);
         assert_eq!(c.http.private_api_token, None);
@@ -784,9 +790,12 @@ mod tests {
         let file = "[media]\nbind = \"0.0.0.0:1000\"\n[log]\nlevel = \"debug\"\n\
                     [http]\npublic_bind = \"127.0.0.1:1\"\n";
         let c = load(Some(("f.toml", file)), &no_env, &cli()).unwrap();
-        assert_eq!(c.media.bind, "0.0.0.0:1000".parse().unwrap());
+        assert_eq!(c.media.bind, "0.0.0.0:1000".parse::<SocketAddr>().unwrap());
         assert_eq!(c.log.level, LogLevel::Debug);
-        assert_eq!(c.http.private_bind, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            c.http.private_bind,
+            "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
+        );
 
         let env = |k: &str| match k {
             "RELAIS_MEDIA_BIND" => Some("0.0.0.0:2000".to_owned()),
@@ -794,14 +803,17 @@ mod tests {
             _ => None,
         };
         let c = load(Some(("f.toml", file)), &env, &cli()).unwrap();
-        assert_eq!(c.media.bind, "0.0.0.0:2000".parse().unwrap());
+        assert_eq!(c.media.bind, "0.0.0.0:2000".parse::<SocketAddr>().unwrap());
         assert_eq!(c.log.level, LogLevel::Warn);
-        assert_eq!(c.http.public_bind, "127.0.0.1:1".parse().unwrap());
+        assert_eq!(
+            c.http.public_bind,
+            "127.0.0.1:1".parse::<SocketAddr>().unwrap()
+        );
 
         let mut flags = cli();
         flags.set(Key::MediaBind, "0.0.0.0:3000");
         let c = load(Some(("f.toml", file)), &env, &flags).unwrap();
-        assert_eq!(c.media.bind, "0.0.0.0:3000".parse().unwrap());
+        assert_eq!(c.media.bind, "0.0.0.0:3000".parse::<SocketAddr>().unwrap());
         assert_eq!(c.log.level, LogLevel::Warn);
     }
 

@@ -1,8 +1,8 @@
 //! The relais node binary.
 //!
-//! For now it loads and validates its configuration, reports its version and exits: the
-//! forwarding node (ICE, DTLS-SRTP, WHIP/WHEP) is built on top of the packet and SRTP layers in
-//! the next steps.
+//! Loads and validates its configuration (`--print-config` prints it; a bad value exits with
+//! status 2), then serves: the media UDP port, WHIP/WHEP and the demo page on the public HTTP
+//! listener, health and version on the private one, until Ctrl-C or SIGTERM.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -130,15 +130,37 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("relais: {}", config.summary());
-    println!("relais {}", env!("CARGO_PKG_VERSION"));
-    println!(
-        "packet layer: relais-rtp; SRTP: relais-srtp (AEAD_AES_128_GCM in place over ring, \
-         AES_CM_128_HMAC_SHA1_80 through webrtc-srtp)"
-    );
-    println!(
-        "the forwarding node is not built yet: configuration is valid, nothing to serve, exiting"
-    );
+    relais::logging::init(config.log.level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    runtime.block_on(relais::node::run(config, shutdown_signal()))?;
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
 }
 
 fn main() -> ExitCode {

@@ -1,0 +1,623 @@
+//! The media task: owns the UDP socket, every endpoint's transport state and the forwarder.
+//!
+//! One tokio task for now (DESIGN.md: sharded workers later; per-endpoint state lives in
+//! [`Endpoint`] so sharding is a refactor, not a rewrite). It loops over the socket, the
+//! command channel from signalling, the DTLS driver events and the next timer of all ICE
+//! agents and the forwarder.
+//!
+//! Demultiplexing (DESIGN.md principle 3): STUN is routed by the local ufrag of its
+//! USERNAME to an endpoint's ICE agent, which verifies MESSAGE-INTEGRITY; every other
+//! datagram is accepted only from a remote address that an authenticated STUN exchange
+//! selected (`IceEvent::SelectedPairChanged`), and dropped (counted) before any other work
+//! otherwise.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use relais_conference::{EndpointId, Forwarder, ForwarderConfig, ForwarderOutput, MediaLine};
+use relais_rtp::demux::{classify, DatagramKind};
+use relais_rtp::stun::StunMessage;
+use relais_srtp::{DtlsRole, SrtpConfig, SrtpReceiver, SrtpSender};
+use relais_transport::dtls_srtp::{
+    DtlsEvent, DtlsSrtpConfig, DtlsSrtpHandshake, Fingerprint, NodeCertificate,
+};
+use relais_transport::ice::{IceAgent, IceEvent, Receive};
+use relais_whip::http::SessionKind;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::endpoint::{drive_dtls, Endpoint, Srtp, DTLS_INBOUND_QUEUE};
+use crate::config::{redact, PrivacyConfig};
+use crate::logging::stream_tag;
+
+/// Largest datagram read from the media socket; longer ones are truncated by the kernel and
+/// then fail SRTP authentication (counted).
+const RECV_BUFFER: usize = 2048;
+/// The loop wakes at least this often even with no timer pending.
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+
+/// What signalling asks the media task to create.
+pub(crate) struct CreateEndpoint {
+    pub(crate) kind: SessionKind,
+    pub(crate) stream: String,
+    pub(crate) session: String,
+    /// A lite agent whose local credentials are in the answer; remote credentials set.
+    pub(crate) ice: IceAgent,
+    pub(crate) dtls_role: DtlsRole,
+    pub(crate) remote_fingerprint: Fingerprint,
+    pub(crate) lines: Vec<MediaLine>,
+}
+
+/// Why the media task refused to create an endpoint.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CreateError {
+    /// The forwarder refused the media lines.
+    #[error("forwarder: {0}")]
+    Conference(#[from] relais_conference::ConferenceError),
+    /// The DTLS handshake could not be set up.
+    #[error("DTLS: {0}")]
+    Dtls(#[from] relais_transport::dtls_srtp::DtlsSrtpError),
+}
+
+/// Commands from signalling and the HTTP listeners.
+pub(crate) enum Command {
+    /// Add an endpoint; the reply is its id.
+    Create(
+        Box<CreateEndpoint>,
+        oneshot::Sender<Result<EndpointId, CreateError>>,
+    ),
+    /// Remove the endpoint of `session` if it is of that kind and stream; the reply tells
+    /// whether it existed.
+    Delete {
+        kind: SessionKind,
+        stream: String,
+        session: String,
+        reply: oneshot::Sender<bool>,
+    },
+    /// Liveness probe (health check): answered by the loop itself.
+    Ping(oneshot::Sender<()>),
+    /// A snapshot of the counters.
+    Stats(oneshot::Sender<MediaStats>),
+}
+
+/// Counters of the media task (aggregates only: no addresses, no names).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct MediaStats {
+    /// Endpoints currently open.
+    pub endpoints: u64,
+    /// Endpoints created since start.
+    pub endpoints_created: u64,
+    /// Endpoints closed since start.
+    pub endpoints_closed: u64,
+    /// Datagrams received on the media port.
+    pub datagrams_received: u64,
+    /// Datagrams sent.
+    pub datagrams_sent: u64,
+    /// Sends that failed (socket full or error); the datagram is dropped.
+    pub send_failures: u64,
+    /// STUN messages whose USERNAME names no endpoint (or that do not parse).
+    pub stun_unknown_ufrag: u64,
+    /// Non-STUN datagrams from a remote address no endpoint has selected.
+    pub dropped_unknown_source: u64,
+    /// Datagrams that are neither STUN, DTLS, RTP nor RTCP.
+    pub dropped_unknown_kind: u64,
+    /// DTLS datagrams dropped because the endpoint's queue was full.
+    pub dtls_queue_full: u64,
+    /// DTLS handshakes completed.
+    pub dtls_completed: u64,
+    /// DTLS handshakes failed (the endpoint is closed).
+    pub dtls_failed: u64,
+    /// SRTP/SRTCP received before the handshake completed.
+    pub srtp_not_ready: u64,
+    /// RTP packets decrypted and handed to the forwarder.
+    pub rtp_received: u64,
+    /// RTCP packets decrypted and handed to the forwarder.
+    pub rtcp_received: u64,
+    /// RTP packets protected and sent.
+    pub rtp_sent: u64,
+    /// RTCP packets protected and sent.
+    pub rtcp_sent: u64,
+    /// Forwarder outputs not sent: no SRTP yet, no selected pair, or consent expired.
+    pub output_not_sendable: u64,
+    /// SRTP/SRTCP errors by reason (unprotect and protect).
+    pub srtp_errors: BTreeMap<&'static str, u64>,
+}
+
+/// Why an endpoint was closed (logged, never with an address).
+#[derive(Debug, Clone, Copy)]
+enum CloseReason {
+    Deleted,
+    ConsentExpired,
+    DtlsFailed,
+    Shutdown,
+}
+
+impl CloseReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Deleted => "deleted by signalling",
+            CloseReason::ConsentExpired => "ICE consent expired",
+            CloseReason::DtlsFailed => "DTLS handshake failed",
+            CloseReason::Shutdown => "node shutting down",
+        }
+    }
+}
+
+/// `::ffff:a.b.c.d` → `a.b.c.d`: one form of every address in the maps and logs.
+pub(crate) fn normalise(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => addr,
+        },
+        SocketAddr::V4(_) => addr,
+    }
+}
+
+/// The media task's state.
+pub(crate) struct MediaTask {
+    socket: UdpSocket,
+    socket_is_v6: bool,
+    local: SocketAddr,
+    certificate: Arc<NodeCertificate>,
+    privacy: PrivacyConfig,
+    endpoints: HashMap<EndpointId, Endpoint>,
+    /// Selected remote address → endpoint (only pairs selected by authenticated STUN).
+    by_remote: HashMap<SocketAddr, EndpointId>,
+    /// Local ICE ufrag → endpoint, for STUN routing.
+    by_ufrag: HashMap<String, EndpointId>,
+    /// Session id → endpoint.
+    by_session: HashMap<String, EndpointId>,
+    forwarder: Forwarder,
+    next_id: u64,
+    dtls_events_tx: mpsc::Sender<(EndpointId, DtlsEvent)>,
+    stats: MediaStats,
+}
+
+impl MediaTask {
+    /// A task over `socket` (already bound).
+    pub(crate) fn new(
+        socket: UdpSocket,
+        certificate: Arc<NodeCertificate>,
+        privacy: PrivacyConfig,
+        dtls_events_tx: mpsc::Sender<(EndpointId, DtlsEvent)>,
+    ) -> std::io::Result<Self> {
+        let bound = socket.local_addr()?;
+        Ok(Self {
+            socket_is_v6: bound.is_ipv6(),
+            local: normalise(bound),
+            socket,
+            certificate,
+            privacy,
+            endpoints: HashMap::new(),
+            by_remote: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            by_session: HashMap::new(),
+            forwarder: Forwarder::new(ForwarderConfig::default()),
+            next_id: 1,
+            dtls_events_tx,
+            stats: MediaStats::default(),
+        })
+    }
+
+    /// Runs until `shutdown` turns true or every command sender is gone.
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut dtls_events: mpsc::Receiver<(EndpointId, DtlsEvent)>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut buf = vec![0u8; RECV_BUFFER];
+        loop {
+            let deadline = self.next_timeout();
+            tokio::select! {
+                received = self.socket.recv_from(&mut buf) => match received {
+                    Ok((len, from)) => {
+                        let now = Instant::now();
+                        if let Some(datagram) = buf.get_mut(..len) {
+                            self.handle_datagram(now, normalise(from), datagram);
+                        }
+                    }
+                    // ICMP errors (port unreachable of a gone peer) and the like: keep going.
+                    Err(e) => tracing::debug!("media socket receive error: {}", e.kind()),
+                },
+                command = commands.recv() => match command {
+                    Some(command) => self.handle_command(command),
+                    None => break,
+                },
+                Some((id, event)) = dtls_events.recv() => {
+                    self.handle_dtls_event(id, event);
+                }
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    self.handle_timeout(Instant::now());
+                }
+                _ = shutdown.changed() => break,
+            }
+            self.drain_forwarder();
+        }
+        let ids: Vec<EndpointId> = self.endpoints.keys().copied().collect();
+        for id in ids {
+            self.close(Instant::now(), id, CloseReason::Shutdown);
+        }
+        tracing::info!("media task stopped");
+    }
+
+    fn next_timeout(&self) -> Instant {
+        let mut next = Instant::now() + IDLE_WAKE;
+        // O(endpoints) per iteration: fine for one node's first version; a timer wheel per
+        // worker replaces it with sharding.
+        for endpoint in self.endpoints.values() {
+            if let Some(t) = endpoint.ice.poll_timeout() {
+                next = next.min(t);
+            }
+        }
+        if let Some(t) = self.forwarder.poll_timeout() {
+            next = next.min(t);
+        }
+        next
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<EndpointId> = self
+            .endpoints
+            .iter()
+            .filter(|(_, e)| e.ice.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(endpoint) = self.endpoints.get_mut(&id) {
+                endpoint.ice.handle_timeout(now);
+            }
+            self.drain_ice(now, id);
+        }
+        if self.forwarder.poll_timeout().is_some_and(|t| t <= now) {
+            self.forwarder.handle_timeout(now);
+        }
+    }
+
+    fn handle_command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Create(request, reply) => {
+                let result = self.create(now, *request);
+                let _ = reply.send(result);
+            }
+            Command::Delete {
+                kind,
+                stream,
+                session,
+                reply,
+            } => {
+                let id = self.by_session.get(&session).copied().filter(|id| {
+                    self.endpoints
+                        .get(id)
+                        .is_some_and(|e| e.kind == kind && e.stream == stream)
+                });
+                if let Some(id) = id {
+                    self.close(now, id, CloseReason::Deleted);
+                }
+                let _ = reply.send(id.is_some());
+            }
+            Command::Ping(reply) => {
+                let _ = reply.send(());
+            }
+            Command::Stats(reply) => {
+                let mut stats = self.stats.clone();
+                stats.endpoints = self.endpoints.len() as u64;
+                let _ = reply.send(stats);
+            }
+        }
+    }
+
+    fn create(&mut self, now: Instant, request: CreateEndpoint) -> Result<EndpointId, CreateError> {
+        let id = EndpointId(self.next_id);
+        self.next_id += 1;
+        let CreateEndpoint {
+            kind,
+            stream,
+            session,
+            ice,
+            dtls_role,
+            remote_fingerprint,
+            lines,
+        } = request;
+        let (handle, task) = DtlsSrtpHandshake::start(
+            dtls_role,
+            &self.certificate,
+            remote_fingerprint,
+            DtlsSrtpConfig::default(),
+        )?;
+        match kind {
+            SessionKind::Publish => self.forwarder.add_publisher(now, &stream, id, lines)?,
+            SessionKind::Play => self.forwarder.add_viewer(now, &stream, id, lines)?,
+        }
+        let (dtls_in, inbound) = mpsc::channel(DTLS_INBOUND_QUEUE);
+        tokio::spawn(task);
+        tokio::spawn(drive_dtls(id, handle, inbound, self.dtls_events_tx.clone()));
+        self.by_ufrag
+            .insert(ice.local_credentials().ufrag.clone(), id);
+        self.by_session.insert(session.clone(), id);
+        tracing::debug!(
+            "endpoint {} created: {} on stream #{}, DTLS {:?}",
+            id.0,
+            kind_name(kind),
+            stream_tag(&stream),
+            dtls_role
+        );
+        self.endpoints.insert(
+            id,
+            Endpoint {
+                kind,
+                stream,
+                session,
+                ice,
+                remote: None,
+                dtls_in,
+                srtp: None,
+            },
+        );
+        self.stats.endpoints_created += 1;
+        Ok(id)
+    }
+
+    fn close(&mut self, now: Instant, id: EndpointId, reason: CloseReason) {
+        let Some(endpoint) = self.endpoints.remove(&id) else {
+            return;
+        };
+        if let Some(remote) = endpoint.remote {
+            if self.by_remote.get(&remote) == Some(&id) {
+                self.by_remote.remove(&remote);
+            }
+        }
+        self.by_ufrag
+            .remove(&endpoint.ice.local_credentials().ufrag);
+        self.by_session.remove(&endpoint.session);
+        self.forwarder.remove_endpoint(now, id);
+        self.stats.endpoints_closed += 1;
+        // Dropping `endpoint` drops the DTLS sender: its driver task and handshake end.
+        tracing::info!("endpoint {} closed: {}", id.0, reason.as_str());
+    }
+
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
+        self.stats.datagrams_received += 1;
+        let kind = classify(datagram);
+        if kind == DatagramKind::Stun {
+            self.handle_stun(now, from, datagram);
+            return;
+        }
+        if kind == DatagramKind::Unknown {
+            self.stats.dropped_unknown_kind += 1;
+            return;
+        }
+        let Some(&id) = self.by_remote.get(&from) else {
+            self.stats.dropped_unknown_source += 1;
+            return;
+        };
+        let Some(endpoint) = self.endpoints.get_mut(&id) else {
+            self.stats.dropped_unknown_source += 1;
+            return;
+        };
+        match kind {
+            DatagramKind::Dtls => {
+                if endpoint.dtls_in.try_send(datagram.to_vec()).is_err() {
+                    self.stats.dtls_queue_full += 1;
+                }
+            }
+            DatagramKind::Rtp => {
+                let Some(srtp) = endpoint.srtp.as_mut() else {
+                    self.stats.srtp_not_ready += 1;
+                    return;
+                };
+                match srtp.receiver.unprotect_rtp(datagram) {
+                    Ok(len) => {
+                        self.stats.rtp_received += 1;
+                        if let Some(packet) = datagram.get(..len) {
+                            self.forwarder.handle_rtp(now, id, packet);
+                        }
+                    }
+                    Err(e) => *self.stats.srtp_errors.entry(e.reason()).or_default() += 1,
+                }
+            }
+            DatagramKind::Rtcp => {
+                let Some(srtp) = endpoint.srtp.as_mut() else {
+                    self.stats.srtp_not_ready += 1;
+                    return;
+                };
+                match srtp.receiver.unprotect_rtcp(datagram) {
+                    Ok(len) => {
+                        self.stats.rtcp_received += 1;
+                        if let Some(packet) = datagram.get(..len) {
+                            self.forwarder.handle_rtcp(now, id, packet);
+                        }
+                    }
+                    Err(e) => *self.stats.srtp_errors.entry(e.reason()).or_default() += 1,
+                }
+            }
+            DatagramKind::Stun | DatagramKind::Unknown => {}
+        }
+    }
+
+    fn handle_stun(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        // Just enough parsing to route; the agent verifies everything.
+        let id = StunMessage::parse(datagram)
+            .ok()
+            .and_then(|m| m.ice_ufrags())
+            .and_then(|(ours, _)| std::str::from_utf8(ours).ok())
+            .and_then(|ufrag| self.by_ufrag.get(ufrag).copied());
+        let Some(id) = id else {
+            self.stats.stun_unknown_ufrag += 1;
+            return;
+        };
+        if let Some(endpoint) = self.endpoints.get_mut(&id) {
+            endpoint.ice.handle_receive(
+                now,
+                Receive {
+                    source: from,
+                    destination: self.local,
+                    datagram,
+                },
+            );
+        }
+        self.drain_ice(now, id);
+    }
+
+    /// Sends the agent's transmits and applies its events.
+    fn drain_ice(&mut self, now: Instant, id: EndpointId) {
+        let mut consent_expired = false;
+        let Some(endpoint) = self.endpoints.get_mut(&id) else {
+            return;
+        };
+        while let Some(transmit) = endpoint.ice.poll_transmit() {
+            send(
+                &self.socket,
+                self.socket_is_v6,
+                &mut self.stats,
+                &transmit.contents,
+                transmit.destination,
+            );
+        }
+        while let Some(event) = endpoint.ice.poll_event() {
+            match event {
+                IceEvent::SelectedPairChanged { remote, .. } => {
+                    let remote = normalise(remote);
+                    if let Some(old) = endpoint.remote.replace(remote) {
+                        if self.by_remote.get(&old) == Some(&id) {
+                            self.by_remote.remove(&old);
+                        }
+                    }
+                    // A 5-tuple belongs to the endpoint that authenticated on it last.
+                    self.by_remote.insert(remote, id);
+                    tracing::debug!(
+                        "endpoint {}: ICE selected {}",
+                        id.0,
+                        redact(remote, &self.privacy)
+                    );
+                }
+                IceEvent::StateChanged(state) => {
+                    tracing::debug!("endpoint {}: ICE {:?}", id.0, state);
+                }
+                IceEvent::ConsentExpired => consent_expired = true,
+                _ => {}
+            }
+        }
+        if consent_expired {
+            self.close(now, id, CloseReason::ConsentExpired);
+        }
+    }
+
+    fn handle_dtls_event(&mut self, id: EndpointId, event: DtlsEvent) {
+        let Some(endpoint) = self.endpoints.get_mut(&id) else {
+            return; // closed meanwhile
+        };
+        match event {
+            DtlsEvent::Transmit(bytes) => match endpoint.send_target() {
+                Some(to) => {
+                    send(&self.socket, self.socket_is_v6, &mut self.stats, &bytes, to);
+                }
+                None => self.stats.output_not_sendable += 1,
+            },
+            DtlsEvent::Completed(Ok(outcome)) => {
+                let contexts = SrtpSender::new(&outcome.keys.local, SrtpConfig::default())
+                    .and_then(|sender| {
+                        SrtpReceiver::new(&outcome.keys.remote, SrtpConfig::default())
+                            .map(|receiver| Srtp { sender, receiver })
+                    });
+                match contexts {
+                    Ok(srtp) => {
+                        endpoint.srtp = Some(srtp);
+                        self.stats.dtls_completed += 1;
+                        tracing::debug!("endpoint {}: DTLS done, {:?}", id.0, outcome.profile);
+                    }
+                    Err(e) => {
+                        *self.stats.srtp_errors.entry(e.reason()).or_default() += 1;
+                        self.stats.dtls_failed += 1;
+                        self.close(Instant::now(), id, CloseReason::DtlsFailed);
+                    }
+                }
+            }
+            DtlsEvent::Completed(Err(e)) => {
+                self.stats.dtls_failed += 1;
+                tracing::debug!("endpoint {}: DTLS failed: {}", id.0, e);
+                self.close(Instant::now(), id, CloseReason::DtlsFailed);
+            }
+        }
+    }
+
+    /// Protects and sends what the forwarder produced.
+    fn drain_forwarder(&mut self) {
+        while let Some(output) = self.forwarder.poll_output() {
+            let (to, mut packet, rtp) = match output {
+                ForwarderOutput::Rtp { to, packet } => (to, packet, true),
+                ForwarderOutput::Rtcp { to, packet } => (to, packet, false),
+            };
+            let target = self.endpoints.get_mut(&to).and_then(|e| {
+                let target = e.send_target()?;
+                Some((target, e.srtp.as_mut()?))
+            });
+            match target {
+                Some((target, srtp)) => {
+                    let protected = if rtp {
+                        srtp.sender.protect_rtp_vec(&mut packet)
+                    } else {
+                        srtp.sender.protect_rtcp_vec(&mut packet)
+                    };
+                    match protected {
+                        Ok(()) => {
+                            if send(
+                                &self.socket,
+                                self.socket_is_v6,
+                                &mut self.stats,
+                                &packet,
+                                target,
+                            ) {
+                                if rtp {
+                                    self.stats.rtp_sent += 1;
+                                } else {
+                                    self.stats.rtcp_sent += 1;
+                                }
+                            }
+                        }
+                        Err(e) => *self.stats.srtp_errors.entry(e.reason()).or_default() += 1,
+                    }
+                }
+                None => self.stats.output_not_sendable += 1,
+            }
+            self.forwarder.recycle(packet);
+        }
+    }
+}
+
+/// Sends without waiting: a full socket buffer drops the datagram (counted), like a router.
+fn send(
+    socket: &UdpSocket,
+    socket_is_v6: bool,
+    stats: &mut MediaStats,
+    datagram: &[u8],
+    to: SocketAddr,
+) -> bool {
+    let to = match (socket_is_v6, to) {
+        (true, SocketAddr::V4(v4)) => {
+            SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+        }
+        _ => to,
+    };
+    match socket.try_send_to(datagram, to) {
+        Ok(_) => {
+            stats.datagrams_sent += 1;
+            true
+        }
+        Err(_) => {
+            stats.send_failures += 1;
+            false
+        }
+    }
+}
+
+fn kind_name(kind: SessionKind) -> &'static str {
+    match kind {
+        SessionKind::Publish => "publisher",
+        SessionKind::Play => "viewer",
+    }
+}

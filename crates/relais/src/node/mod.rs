@@ -1,0 +1,155 @@
+//! The node: startup, the media task and the HTTP listeners.
+//!
+//! [`run`] binds the media UDP socket and both HTTP listeners, starts the media task and
+//! serves until `shutdown` resolves, then stops everything.
+
+mod endpoint;
+mod http;
+mod media;
+mod signalling;
+
+use std::future::{Future, IntoFuture};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use relais_transport::dtls_srtp::{DtlsSrtpError, NodeCertificate};
+use relais_whip::sdp;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+
+pub use media::MediaStats;
+pub use signalling::NodeHandle;
+
+use crate::config::Config;
+
+/// Commands queued to the media task before signalling waits.
+const COMMAND_QUEUE: usize = 256;
+/// DTLS events queued to the media task.
+const DTLS_EVENT_QUEUE: usize = 1024;
+
+/// Why the node could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The node certificate could not be generated.
+    #[error("node certificate: {0}")]
+    Certificate(#[from] DtlsSrtpError),
+    /// A listener could not be bound.
+    #[error("{what} {addr}: cannot bind: {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The configured address (the node's own, not a client's).
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The node certificate's fingerprint does not make an SDP fingerprint (a bug).
+    #[error("node fingerprint: {0}")]
+    Fingerprint(#[from] sdp::SdpError),
+    /// An HTTP listener failed while serving.
+    #[error("HTTP listener: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The node's host addresses for ICE host candidates when bound to all interfaces:
+/// non-loopback IPv4 first, then global/ULA IPv6, loopback last (link-local IPv6 is left
+/// out: it needs a scope id a candidate cannot carry).
+pub fn host_addresses() -> Vec<IpAddr> {
+    let mut addresses: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .map(|ifs| ifs.into_iter().map(|i| i.ip()).collect())
+        .unwrap_or_default();
+    addresses.retain(|ip| match ip {
+        IpAddr::V4(_) => true,
+        IpAddr::V6(v6) => (v6.segments().first().copied().unwrap_or(0) & 0xffc0) != 0xfe80,
+    });
+    addresses.sort_by_key(|ip| (ip.is_loopback(), ip.is_ipv6()));
+    addresses.dedup();
+    if addresses.is_empty() {
+        addresses.push(IpAddr::from([127, 0, 0, 1]));
+    }
+    addresses
+}
+
+/// Runs a node with `config` until `shutdown` resolves.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+    let certificate = Arc::new(NodeCertificate::generate()?);
+    let fingerprint: sdp::Fingerprint = certificate.fingerprint().to_string().parse()?;
+
+    // On Linux an IPv6 wildcard socket is dual-stack by default (net.ipv6.bindv6only=0):
+    // IPv4 peers appear as ::ffff:a.b.c.d and are normalised to IPv4 by the media task.
+    let socket = UdpSocket::bind(config.media.bind)
+        .await
+        .map_err(|source| NodeError::Bind {
+            what: "media",
+            addr: config.media.bind,
+            source,
+        })?;
+    let media_addr = socket.local_addr().map_err(|source| NodeError::Bind {
+        what: "media",
+        addr: config.media.bind,
+        source,
+    })?;
+    let announced = config
+        .media
+        .effective_announced_addresses(&host_addresses());
+    let candidates = sdp::host_candidates(&announced, media_addr.port());
+
+    let public = bind_tcp("public HTTP", config.http.public_bind).await?;
+    let private = bind_tcp("private HTTP", config.http.private_bind).await?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (dtls_tx, dtls_rx) = mpsc::channel(DTLS_EVENT_QUEUE);
+    let media = media::MediaTask::new(socket, certificate, config.privacy.clone(), dtls_tx)
+        .map_err(|source| NodeError::Bind {
+            what: "media",
+            addr: config.media.bind,
+            source,
+        })?;
+    let media_task = tokio::spawn(media.run(commands_rx, dtls_rx, shutdown_rx.clone()));
+
+    let handle = NodeHandle::new(commands_tx, fingerprint, candidates);
+    let public_app = http::public_router(handle.clone(), &config);
+    let private_app = http::private_router(handle, &config);
+
+    tracing::info!(
+        "relais {} serving: media udp {}, {} announced address(es); public http {}; private http {}",
+        env!("CARGO_PKG_VERSION"),
+        media_addr,
+        announced.len(),
+        config.http.public_bind,
+        config.http.private_bind
+    );
+
+    let stop = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let public_server = tokio::spawn(
+        axum::serve(public, public_app)
+            .with_graceful_shutdown(stop(shutdown_rx.clone()))
+            .into_future(),
+    );
+    let private_server = tokio::spawn(
+        axum::serve(private, private_app)
+            .with_graceful_shutdown(stop(shutdown_rx.clone()))
+            .into_future(),
+    );
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    let _ = media_task.await;
+    let mut result = Ok(());
+    for server in [public_server, private_server] {
+        if let Ok(Err(e)) = server.await {
+            result = Err(NodeError::Serve(e));
+        }
+    }
+    result
+}
+
+async fn bind_tcp(what: &'static str, addr: SocketAddr) -> Result<TcpListener, NodeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Bind { what, addr, source })
+}

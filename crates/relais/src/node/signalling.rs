@@ -1,0 +1,349 @@
+//! WHIP/WHEP signalling: [`NodeHandle`] implements [`WhipBackend`] by turning an SDP offer
+//! into an answer, the forwarder's [`MediaLine`]s and an endpoint of the media task.
+//!
+//! Publishers are answered without transport-wide congestion control (no `transport-cc`
+//! extension, no `transport-cc` feedback): until bandwidth estimation exists the forwarder
+//! sends REMB, and Chromium only honours REMB when transport-cc is not negotiated.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use relais_conference::{CodecName, MediaKind as ConfKind, MediaLine, NegotiatedCodec};
+use relais_rtp::extensions::{ExtensionKind, ExtensionMap};
+use relais_srtp::DtlsRole;
+use relais_transport::dtls_srtp::Fingerprint as DtlsFingerprint;
+use relais_transport::ice::{IceAgent, IceConfig, IceCredentials};
+use relais_whip::http::{CreatedSession, SessionKind, WhipBackend, WhipError};
+use relais_whip::sdp::{
+    self, AnswerParams, Candidate, Direction, Fingerprint, MediaKind, MediaSection, Msid, SdpError,
+    SendStream, SessionDescription, Setup,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::media::{Command, CreateEndpoint, MediaStats};
+
+/// How long signalling waits for the media task to answer a command.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The signalling side's handle on the node: cheap to clone, one per HTTP request.
+#[derive(Clone)]
+pub struct NodeHandle {
+    commands: mpsc::Sender<Command>,
+    fingerprint: Fingerprint,
+    candidates: Arc<Vec<Candidate>>,
+}
+
+impl NodeHandle {
+    pub(crate) fn new(
+        commands: mpsc::Sender<Command>,
+        fingerprint: Fingerprint,
+        candidates: Vec<Candidate>,
+    ) -> Self {
+        Self {
+            commands,
+            fingerprint,
+            candidates: Arc::new(candidates),
+        }
+    }
+
+    async fn request<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.ok()?;
+        tokio::time::timeout(COMMAND_TIMEOUT, rx).await.ok()?.ok()
+    }
+
+    /// Whether the media task answers within `timeout` (the health check).
+    pub async fn media_alive(&self, timeout: Duration) -> bool {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.try_send(Command::Ping(tx)).is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(())))
+    }
+
+    /// The media task's counters.
+    pub async fn media_stats(&self) -> Option<MediaStats> {
+        self.request(Command::Stats).await
+    }
+
+    fn build(
+        &self,
+        kind: SessionKind,
+        stream: &str,
+        offer: &SessionDescription,
+    ) -> Result<(SessionDescription, CreateEndpoint), WhipError> {
+        let Some((index, first)) = offer
+            .media
+            .iter()
+            .enumerate()
+            .find(|(_, m)| matches!(m.kind, MediaKind::Audio | MediaKind::Video))
+        else {
+            return Err(WhipError::Unsupported(
+                "the offer has no audio or video m-line".to_owned(),
+            ));
+        };
+        let missing = |attribute| {
+            WhipError::BadOffer(SdpError::MissingAttribute {
+                index,
+                mid: first.mid.clone().unwrap_or_default(),
+                attribute,
+            })
+        };
+        let remote_credentials = match (
+            first.effective_ice_ufrag(offer),
+            first.effective_ice_pwd(offer),
+        ) {
+            (Some(ufrag), Some(pwd)) => IceCredentials::new(ufrag, pwd)
+                .map_err(|_| WhipError::Unsupported("invalid ICE credentials".to_owned()))?,
+            (None, _) => return Err(missing("a=ice-ufrag")),
+            (_, None) => return Err(missing("a=ice-pwd")),
+        };
+        let remote_fingerprint = first
+            .effective_fingerprints(offer)
+            .iter()
+            .find_map(|f| DtlsFingerprint::parse(&f.to_string()).ok())
+            .ok_or_else(|| missing("a=fingerprint"))?;
+
+        let mut rng = rand::rng();
+        let mut ice = IceAgent::new(IceConfig::lite(), &mut rng, Instant::now());
+        ice.set_remote_credentials(remote_credentials);
+        let local = ice.local_credentials().clone();
+        let direction = match kind {
+            SessionKind::Publish => Direction::RecvOnly,
+            SessionKind::Play => Direction::SendOnly,
+        };
+        let mut params =
+            AnswerParams::new(local.ufrag, local.pwd, self.fingerprint.clone(), direction);
+        params.session_id = rng.random::<u64>() >> 1;
+        params.candidates = self.candidates.as_ref().clone();
+        match kind {
+            SessionKind::Publish => {
+                params
+                    .extensions
+                    .retain(|k| *k != ExtensionKind::TransportCc);
+                for spec in params
+                    .codecs
+                    .audio
+                    .iter_mut()
+                    .chain(params.codecs.video.iter_mut())
+                {
+                    spec.rtcp_fb.retain(|fb| fb.kind != "transport-cc");
+                }
+            }
+            SessionKind::Play => {
+                params.send_streams = offer
+                    .media
+                    .iter()
+                    .filter_map(|m| {
+                        let video = match m.kind {
+                            MediaKind::Audio => false,
+                            MediaKind::Video => true,
+                            _ => return None,
+                        };
+                        Some(SendStream {
+                            mid: m.mid.clone()?,
+                            ssrc: rng.random(),
+                            rtx_ssrc: video.then(|| rng.random()),
+                            cname: "relais".to_owned(),
+                            msid: Msid {
+                                stream_id: format!("relais-{stream}"),
+                                track_id: Some(m.kind.as_str().to_owned()),
+                            },
+                        })
+                    })
+                    .collect();
+            }
+        }
+        let answer = sdp::answer(offer, &params)?;
+
+        let mut lines = Vec::new();
+        let mut setup = None;
+        for am in answer.media.iter().filter(|m| m.port != 0) {
+            let Some(mid) = am.mid.clone() else { continue };
+            let offered = offer.media_by_mid(&mid);
+            let send = params.send_streams.iter().find(|s| s.mid == mid);
+            if let Some(line) = media_line(kind, am, offered, send) {
+                setup = setup.or(am.effective_setup(&answer));
+                lines.push(line);
+            }
+        }
+        if lines.is_empty() {
+            return Err(WhipError::Unsupported(
+                "no audio or video m-line with a codec the node forwards".to_owned(),
+            ));
+        }
+        let dtls_role = match setup {
+            Some(Setup::Active) => DtlsRole::Client,
+            _ => DtlsRole::Server,
+        };
+        let session = session_id(&mut rng);
+        Ok((
+            answer,
+            CreateEndpoint {
+                kind,
+                stream: stream.to_owned(),
+                session,
+                ice,
+                dtls_role,
+                remote_fingerprint,
+                lines,
+            },
+        ))
+    }
+}
+
+/// A random 128-bit session id, hex.
+fn session_id(rng: &mut impl Rng) -> String {
+    format!("{:032x}", rng.random::<u128>())
+}
+
+/// The publisher's media SSRCs from `a=ssrc`: the `SIM` group's order when there is one
+/// (lowest layer first), else every SSRC in order of appearance; RTX SSRCs (second members
+/// of `FID` groups) left out.
+fn media_ssrcs(offer: &MediaSection) -> Vec<u32> {
+    if let Some(sim) = offer.ssrc_groups.iter().find(|g| g.semantics == "SIM") {
+        return sim.ssrcs.clone();
+    }
+    let repair: Vec<u32> = offer
+        .ssrc_groups
+        .iter()
+        .filter(|g| g.semantics == "FID")
+        .flat_map(|g| g.ssrcs.iter().skip(1).copied())
+        .collect();
+    let mut ssrcs = Vec::new();
+    for ssrc in offer.ssrcs.iter().map(|s| s.ssrc) {
+        if !repair.contains(&ssrc) && !ssrcs.contains(&ssrc) {
+            ssrcs.push(ssrc);
+        }
+    }
+    ssrcs
+}
+
+/// The forwarder's view of one accepted answer m-line.
+fn media_line(
+    kind: SessionKind,
+    answer: &MediaSection,
+    offer: Option<&MediaSection>,
+    send: Option<&SendStream>,
+) -> Option<MediaLine> {
+    let media_kind = match answer.kind {
+        MediaKind::Audio => ConfKind::Audio,
+        MediaKind::Video => ConfKind::Video,
+        _ => return None,
+    };
+    let codecs: Vec<NegotiatedCodec> = answer
+        .codecs
+        .iter()
+        .filter(|c| !c.is_rtx())
+        .filter_map(|c| {
+            let name = match c.name.to_ascii_lowercase().as_str() {
+                "opus" => CodecName::Opus,
+                "vp8" => CodecName::Vp8,
+                "vp9" => CodecName::Vp9,
+                "h264" => CodecName::H264,
+                _ => return None,
+            };
+            Some(NegotiatedCodec {
+                payload_type: c.payload_type,
+                name,
+                clock_rate: c.clock_rate,
+                rtx_payload_type: answer.rtx_payload_type(c.payload_type),
+            })
+        })
+        .collect();
+    if codecs.is_empty() {
+        return None;
+    }
+    let mut extensions = ExtensionMap::default();
+    for extmap in &answer.extmaps {
+        if let Ok(id) = u8::try_from(extmap.id) {
+            // Ids out of range or duplicated are not forwarded; the rest still works.
+            let _ = extensions.insert_uri(id, &extmap.uri);
+        }
+    }
+    let (simulcast_rids, announced_ssrcs) = match (kind, offer) {
+        (SessionKind::Publish, Some(offer)) => {
+            let rids = offer
+                .simulcast
+                .as_ref()
+                .map(|s| {
+                    s.send
+                        .iter()
+                        .filter_map(|alternatives| alternatives.first())
+                        .map(|rid| rid.id.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (rids, media_ssrcs(offer))
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
+    Some(MediaLine {
+        mid: answer.mid.clone()?,
+        kind: media_kind,
+        codecs,
+        extensions,
+        simulcast_rids,
+        announced_ssrcs,
+        send_ssrc: send.map(|s| s.ssrc),
+        send_rtx_ssrc: send.and_then(|s| s.rtx_ssrc),
+    })
+}
+
+impl WhipBackend for NodeHandle {
+    async fn create_session(
+        &self,
+        kind: SessionKind,
+        stream: String,
+        offer: SessionDescription,
+    ) -> Result<CreatedSession, WhipError> {
+        let (answer, request) = self.build(kind, &stream, &offer)?;
+        let session = request.session.clone();
+        let reply = self
+            .request(|tx| Command::Create(Box::new(request), tx))
+            .await
+            .ok_or(WhipError::Unavailable)?;
+        match reply {
+            Ok(_) => Ok(CreatedSession { session, answer }),
+            Err(e) => {
+                tracing::warn!("endpoint not created: {}", e);
+                Err(WhipError::Unsupported(e.to_string()))
+            }
+        }
+    }
+
+    async fn delete_session(
+        &self,
+        kind: SessionKind,
+        stream: String,
+        session: String,
+    ) -> Result<(), WhipError> {
+        let existed = self
+            .request(|reply| Command::Delete {
+                kind,
+                stream,
+                session,
+                reply,
+            })
+            .await
+            .ok_or(WhipError::Unavailable)?;
+        if existed {
+            Ok(())
+        } else {
+            Err(WhipError::NotFound)
+        }
+    }
+
+    async fn patch_session(
+        &self,
+        _kind: SessionKind,
+        _stream: String,
+        _session: String,
+        _fragment: String,
+    ) -> Result<Option<String>, WhipError> {
+        Err(WhipError::Unsupported(
+            "trickle ICE and ICE restarts are not supported yet".to_owned(),
+        ))
+    }
+}
