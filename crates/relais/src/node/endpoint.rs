@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use relais_conference::EndpointId;
 use relais_srtp::{SrtpReceiver, SrtpSender};
 use relais_transport::dtls_srtp::{DtlsEvent, DtlsSrtpHandshake};
-use relais_transport::ice::IceAgent;
+use relais_transport::ice::{IceAgent, IceStats};
 use relais_whip::http::SessionKind;
 use tokio::sync::mpsc;
 
@@ -27,6 +27,12 @@ pub(crate) struct Endpoint {
     pub(crate) stream: String,
     pub(crate) session: String,
     pub(crate) ice: IceAgent,
+    /// The agent's counters when last added to the node's (for the deltas).
+    pub(crate) ice_counted: IceStats,
+    /// The local ufrag before the last ICE restart, still routed to this endpoint (the
+    /// agent accepts it until the peer uses the new one); removed with the endpoint or at
+    /// the next restart.
+    pub(crate) previous_ufrag: Option<String>,
     /// The selected remote address (normalised), fed by `SelectedPairChanged`.
     pub(crate) remote: Option<SocketAddr>,
     /// DTLS datagrams to the endpoint's handshake driver task; dropping it ends the task.

@@ -23,7 +23,7 @@ use relais_srtp::{DtlsRole, SrtpConfig, SrtpReceiver, SrtpSender};
 use relais_transport::dtls_srtp::{
     DtlsEvent, DtlsSrtpConfig, DtlsSrtpHandshake, Fingerprint, NodeCertificate,
 };
-use relais_transport::ice::{IceAgent, IceEvent, Receive};
+use relais_transport::ice::{IceAgent, IceCredentials, IceEvent, IceStats, Receive};
 use relais_whip::http::SessionKind;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -76,10 +76,32 @@ pub(crate) enum Command {
         session: String,
         reply: oneshot::Sender<bool>,
     },
+    /// Trickle ICE or ICE restart (WHIP/WHEP PATCH) for `session` if it is of that kind
+    /// and stream: with `remote` credentials different from the session's current ones the
+    /// endpoint's agent restarts.
+    Patch {
+        kind: SessionKind,
+        stream: String,
+        session: String,
+        remote: Option<IceCredentials>,
+        reply: oneshot::Sender<PatchReply>,
+    },
     /// Liveness probe (health check): answered by the loop itself.
     Ping(oneshot::Sender<()>),
     /// A snapshot of the counters.
     Stats(oneshot::Sender<MediaStats>),
+}
+
+/// The media task's answer to [`Command::Patch`].
+pub(crate) enum PatchReply {
+    /// No such session (of that kind and stream).
+    NotFound,
+    /// Nothing to restart: no credentials, or the session's current ones.
+    Unchanged,
+    /// The agent restarted: the node's new local credentials.
+    Restarted(IceCredentials),
+    /// The agent refused the restart (closed or failed).
+    Failed,
 }
 
 /// Counters of the media task (aggregates only: no addresses, no names).
@@ -91,6 +113,19 @@ pub struct MediaStats {
     pub endpoints_created: u64,
     /// Endpoints closed since start.
     pub endpoints_closed: u64,
+    /// Endpoints consent expiry closed (included in `endpoints_closed`).
+    pub endpoints_consent_expired: u64,
+    /// Endpoints the forwarder holds (added and not yet removed).
+    pub forwarder_endpoints: u64,
+    /// Entries of the local ufrag → endpoint map (one per endpoint, two for an endpoint
+    /// whose ICE restart the peer has not completed yet).
+    pub ufrag_map_entries: u64,
+    /// Entries of the selected remote address → endpoint map.
+    pub remote_map_entries: u64,
+    /// Entries of the session → endpoint map.
+    pub session_map_entries: u64,
+    /// ICE restarts (WHIP/WHEP PATCH with new credentials).
+    pub ice_restarts: u64,
     /// Datagrams received on the media port.
     pub datagrams_received: u64,
     /// Datagrams sent.
@@ -99,6 +134,19 @@ pub struct MediaStats {
     pub send_failures: u64,
     /// STUN messages whose USERNAME names no endpoint (or that do not parse).
     pub stun_unknown_ufrag: u64,
+    /// STUN routed to an endpoint and dropped by its agent: malformed or missing a required
+    /// attribute (summed over all endpoints, also closed ones).
+    pub stun_dropped_malformed: u64,
+    /// STUN dropped by an endpoint's agent: FINGERPRINT missing or wrong.
+    pub stun_dropped_bad_fingerprint: u64,
+    /// STUN dropped by an endpoint's agent: USERNAME not the session's.
+    pub stun_dropped_bad_username: u64,
+    /// STUN dropped by an endpoint's agent: MESSAGE-INTEGRITY missing or wrong.
+    pub stun_dropped_bad_integrity: u64,
+    /// Valid STUN an endpoint's agent did not expect.
+    pub stun_dropped_unexpected: u64,
+    /// STUN an endpoint's agent could not queue or write.
+    pub stun_dropped_overflow: u64,
     /// Non-STUN datagrams from a remote address no endpoint has selected.
     pub dropped_unknown_source: u64,
     /// Datagrams that are neither STUN, DTLS, RTP nor RTCP.
@@ -300,15 +348,68 @@ impl MediaTask {
                 }
                 let _ = reply.send(id.is_some());
             }
+            Command::Patch {
+                kind,
+                stream,
+                session,
+                remote,
+                reply,
+            } => {
+                let _ = reply.send(self.patch(kind, &stream, &session, remote));
+            }
             Command::Ping(reply) => {
                 let _ = reply.send(());
             }
             Command::Stats(reply) => {
                 let mut stats = self.stats.clone();
                 stats.endpoints = self.endpoints.len() as u64;
+                stats.ufrag_map_entries = self.by_ufrag.len() as u64;
+                stats.remote_map_entries = self.by_remote.len() as u64;
+                stats.session_map_entries = self.by_session.len() as u64;
                 let _ = reply.send(stats);
             }
         }
+    }
+
+    /// Applies a PATCH: an ICE restart when `remote` differs from the current credentials.
+    fn patch(
+        &mut self,
+        kind: SessionKind,
+        stream: &str,
+        session: &str,
+        remote: Option<IceCredentials>,
+    ) -> PatchReply {
+        let Some(&id) = self.by_session.get(session) else {
+            return PatchReply::NotFound;
+        };
+        let Some(endpoint) = self
+            .endpoints
+            .get_mut(&id)
+            .filter(|e| e.kind == kind && e.stream == stream)
+        else {
+            return PatchReply::NotFound;
+        };
+        let Some(remote) = remote else {
+            return PatchReply::Unchanged;
+        };
+        if endpoint.ice.remote_credentials() == Some(&remote) {
+            return PatchReply::Unchanged;
+        }
+        let old = endpoint.ice.local_credentials().ufrag.clone();
+        let Ok(new) = endpoint.ice.restart() else {
+            return PatchReply::Failed;
+        };
+        endpoint.ice.set_remote_credentials(remote);
+        // The agent accepts the current and the previous local ufrag only: older ones go.
+        if let Some(older) = endpoint.previous_ufrag.replace(old) {
+            if self.by_ufrag.get(&older) == Some(&id) {
+                self.by_ufrag.remove(&older);
+            }
+        }
+        self.by_ufrag.insert(new.ufrag.clone(), id);
+        self.stats.ice_restarts += 1;
+        tracing::debug!("endpoint {}: ICE restart", id.0);
+        PatchReply::Restarted(new)
     }
 
     fn create(&mut self, now: Instant, request: CreateEndpoint) -> Result<EndpointId, CreateError> {
@@ -333,6 +434,7 @@ impl MediaTask {
             SessionKind::Publish => self.forwarder.add_publisher(now, &stream, id, lines)?,
             SessionKind::Play => self.forwarder.add_viewer(now, &stream, id, lines)?,
         }
+        self.stats.forwarder_endpoints += 1;
         let (dtls_in, inbound) = mpsc::channel(DTLS_INBOUND_QUEUE);
         tokio::spawn(task);
         tokio::spawn(drive_dtls(id, handle, inbound, self.dtls_events_tx.clone()));
@@ -352,7 +454,9 @@ impl MediaTask {
                 kind,
                 stream,
                 session,
+                ice_counted: ice.stats(),
                 ice,
+                previous_ufrag: None,
                 remote: None,
                 dtls_in,
                 srtp: None,
@@ -371,11 +475,22 @@ impl MediaTask {
                 self.by_remote.remove(&remote);
             }
         }
-        self.by_ufrag
-            .remove(&endpoint.ice.local_credentials().ufrag);
-        self.by_session.remove(&endpoint.session);
+        for ufrag in std::iter::once(&endpoint.ice.local_credentials().ufrag)
+            .chain(endpoint.previous_ufrag.as_ref())
+        {
+            if self.by_ufrag.get(ufrag) == Some(&id) {
+                self.by_ufrag.remove(ufrag);
+            }
+        }
+        if self.by_session.get(&endpoint.session) == Some(&id) {
+            self.by_session.remove(&endpoint.session);
+        }
         self.forwarder.remove_endpoint(now, id);
+        self.stats.forwarder_endpoints = self.stats.forwarder_endpoints.saturating_sub(1);
         self.stats.endpoints_closed += 1;
+        if matches!(reason, CloseReason::ConsentExpired) {
+            self.stats.endpoints_consent_expired += 1;
+        }
         // Dropping `endpoint` drops the DTLS sender: its driver task and handshake end.
         tracing::info!("endpoint {} closed: {}", id.0, reason.as_str());
     }
@@ -469,6 +584,12 @@ impl MediaTask {
         let Some(endpoint) = self.endpoints.get_mut(&id) else {
             return;
         };
+        let counted = endpoint.ice.stats();
+        add_ice_drops(
+            &mut self.stats,
+            &std::mem::replace(&mut endpoint.ice_counted, counted),
+            &counted,
+        );
         while let Some(transmit) = endpoint.ice.poll_transmit() {
             send(
                 &self.socket,
@@ -613,6 +734,17 @@ fn send(
             false
         }
     }
+}
+
+/// Adds an agent's dropped-STUN counters that grew from `before` to `after` to the node's.
+fn add_ice_drops(stats: &mut MediaStats, before: &IceStats, after: &IceStats) {
+    let delta = |f: fn(&IceStats) -> u64| f(after).saturating_sub(f(before));
+    stats.stun_dropped_malformed += delta(|s| s.dropped_malformed);
+    stats.stun_dropped_bad_fingerprint += delta(|s| s.dropped_bad_fingerprint);
+    stats.stun_dropped_bad_username += delta(|s| s.dropped_bad_username);
+    stats.stun_dropped_bad_integrity += delta(|s| s.dropped_bad_integrity);
+    stats.stun_dropped_unexpected += delta(|s| s.dropped_unexpected);
+    stats.stun_dropped_overflow += delta(|s| s.dropped_overflow);
 }
 
 fn kind_name(kind: SessionKind) -> &'static str {

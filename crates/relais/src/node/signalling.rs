@@ -21,7 +21,7 @@ use relais_whip::sdp::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::media::{Command, CreateEndpoint, MediaStats};
+use super::media::{Command, CreateEndpoint, MediaStats, PatchReply};
 
 /// How long signalling waits for the media task to answer a command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -193,6 +193,132 @@ impl NodeHandle {
     }
 }
 
+/// What a WHIP/WHEP PATCH body (`application/trickle-ice-sdpfrag`, RFC 8840) carries that
+/// the node uses.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct SdpFrag {
+    /// The peer's ICE credentials when the fragment has them (an ICE restart when they
+    /// differ from the session's).
+    pub(crate) credentials: Option<IceCredentials>,
+    /// The first `m=` line and the `a=mid` that follows it, echoed in the answer fragment.
+    pub(crate) media: Option<(String, Option<String>)>,
+}
+
+/// Parses a trickle-ICE SDP fragment: `a=ice-ufrag`, `a=ice-pwd`, `a=candidate`,
+/// `a=end-of-candidates`, `a=group:BUNDLE`, `a=mid`, `m=` lines and other attributes
+/// (ignored: an ICE-lite node needs no remote candidates); CRLF or LF line ends, blank
+/// lines skipped.
+///
+/// Malformed fragments are [`WhipError::BadOffer`] (400): a line that is not `<letter>=...`,
+/// an `a=candidate` without its six fixed fields, conflicting or invalid credentials, or a
+/// ufrag without a password (or the reverse).
+pub(crate) fn parse_sdpfrag(fragment: &str) -> Result<SdpFrag, WhipError> {
+    let syntax = |line: usize, message: &str| {
+        WhipError::BadOffer(SdpError::Syntax {
+            line,
+            message: message.to_owned(),
+        })
+    };
+    let mut ufrag: Option<&str> = None;
+    let mut pwd: Option<&str> = None;
+    let mut media: Option<(String, Option<String>)> = None;
+    let mut in_first_media = false;
+    for (index, raw) in fragment.split('\n').enumerate() {
+        let number = index + 1;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if line.is_empty() {
+            continue;
+        }
+        let Some((kind, value)) = line.split_once('=') else {
+            return Err(syntax(number, "not an SDP line"));
+        };
+        if kind.len() != 1 || !kind.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Err(syntax(number, "not an SDP line"));
+        }
+        if kind == "m" {
+            if value.split_ascii_whitespace().count() < 3 {
+                return Err(syntax(number, "m=: expected media, port and protocol"));
+            }
+            in_first_media = media.is_none();
+            if in_first_media {
+                media = Some((line.to_owned(), None));
+            }
+            continue;
+        }
+        if kind != "a" {
+            continue;
+        }
+        let (name, attribute) = value.split_once(':').unwrap_or((value, ""));
+        match name {
+            "ice-ufrag" | "ice-pwd" => {
+                let slot = if name == "ice-ufrag" {
+                    &mut ufrag
+                } else {
+                    &mut pwd
+                };
+                if attribute.is_empty() || slot.is_some_and(|seen| seen != attribute) {
+                    return Err(syntax(
+                        number,
+                        "a=ice-ufrag/a=ice-pwd: empty or conflicting",
+                    ));
+                }
+                *slot = Some(attribute);
+            }
+            "candidate" => {
+                let fields: Vec<&str> = attribute.split_ascii_whitespace().collect();
+                let valid = fields.len() >= 8
+                    && fields.get(1).is_some_and(|c| c.parse::<u16>().is_ok())
+                    && fields.get(3).is_some_and(|p| p.parse::<u32>().is_ok())
+                    && fields.get(5).is_some_and(|p| p.parse::<u16>().is_ok())
+                    && fields.get(6) == Some(&"typ");
+                if !valid {
+                    return Err(syntax(number, "a=candidate: malformed"));
+                }
+            }
+            "mid" if in_first_media => {
+                if let Some((_, mid)) = media.as_mut() {
+                    mid.get_or_insert_with(|| attribute.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    // Errors about the fragment as a whole name its last line.
+    let last = fragment.lines().count().max(1);
+    let credentials = match (ufrag, pwd) {
+        (Some(ufrag), Some(pwd)) => Some(
+            IceCredentials::new(ufrag, pwd).map_err(|_| syntax(last, "invalid ICE credentials"))?,
+        ),
+        (None, None) => None,
+        _ => return Err(syntax(last, "a=ice-ufrag and a=ice-pwd go together")),
+    };
+    Ok(SdpFrag { credentials, media })
+}
+
+/// The answer fragment of an ICE restart: the node's new credentials and its candidates.
+fn restart_answer(
+    credentials: &IceCredentials,
+    candidates: &[Candidate],
+    media: Option<&(String, Option<String>)>,
+) -> String {
+    let mut answer = format!(
+        "a=ice-lite\r\na=ice-ufrag:{}\r\na=ice-pwd:{}\r\n",
+        credentials.ufrag, credentials.pwd
+    );
+    if let Some((m_line, mid)) = media {
+        answer.push_str(m_line);
+        answer.push_str("\r\n");
+        if let Some(mid) = mid {
+            answer.push_str(&format!("a=mid:{mid}\r\n"));
+        }
+    }
+    for candidate in candidates {
+        answer.push_str(&format!("a=candidate:{candidate}\r\n"));
+    }
+    answer.push_str("a=end-of-candidates\r\n");
+    answer
+}
+
 /// A random 128-bit session id, hex.
 fn session_id(rng: &mut impl Rng) -> String {
     format!("{:032x}", rng.random::<u128>())
@@ -335,15 +461,93 @@ impl WhipBackend for NodeHandle {
         }
     }
 
+    /// RFC 9725 §4.4: a fragment with ICE credentials other than the session's restarts
+    /// ICE (200 with the node's new credentials and candidates); trickled candidates alone
+    /// are acknowledged (204: the node is ICE-lite and learns addresses from checks).
+    /// Malformed fragments are 400, unknown sessions 404, a closed agent 422.
     async fn patch_session(
         &self,
-        _kind: SessionKind,
-        _stream: String,
-        _session: String,
-        _fragment: String,
+        kind: SessionKind,
+        stream: String,
+        session: String,
+        fragment: String,
     ) -> Result<Option<String>, WhipError> {
-        Err(WhipError::Unsupported(
-            "trickle ICE and ICE restarts are not supported yet".to_owned(),
-        ))
+        let SdpFrag { credentials, media } = parse_sdpfrag(&fragment)?;
+        let reply = self
+            .request(|reply| Command::Patch {
+                kind,
+                stream,
+                session,
+                remote: credentials,
+                reply,
+            })
+            .await
+            .ok_or(WhipError::Unavailable)?;
+        match reply {
+            PatchReply::NotFound => Err(WhipError::NotFound),
+            PatchReply::Unchanged => Ok(None),
+            PatchReply::Restarted(local) => Ok(Some(restart_answer(
+                &local,
+                &self.candidates,
+                media.as_ref(),
+            ))),
+            PatchReply::Failed => Err(WhipError::Unsupported(
+                "the session's ICE agent cannot restart (closed or failed)".to_owned(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn sdpfrag_with_credentials_and_candidates() {
+        let frag = "a=group:BUNDLE 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n\
+            a=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdefghijkl\r\n\
+            a=candidate:1 1 udp 2130706431 192.0.2.1 5000 typ host\r\na=end-of-candidates\r\n";
+        let parsed = parse_sdpfrag(frag).unwrap();
+        let creds = parsed.credentials.unwrap();
+        assert_eq!(creds.ufrag, "abcd");
+        assert_eq!(creds.pwd, "0123456789abcdefghijkl");
+        let (m, mid) = parsed.media.unwrap();
+        assert!(m.starts_with("m=audio"));
+        assert_eq!(mid.as_deref(), Some("0"));
+        // LF only, candidates only.
+        let parsed =
+            parse_sdpfrag("a=candidate:1 1 udp 1 192.0.2.1 5000 typ host\na=end-of-candidates\n")
+                .unwrap();
+        assert_eq!(parsed.credentials, None);
+    }
+
+    #[test]
+    fn malformed_sdpfrags_are_bad_requests() {
+        for frag in [
+            "garbage",
+            "a=ice-ufrag:abcd\r\n",
+            "a=ice-pwd:0123456789abcdefghijkl\r\n",
+            "a=candidate:1 1 udp\r\n",
+            "a=ice-ufrag:abcd\r\na=ice-ufrag:efgh\r\na=ice-pwd:0123456789abcdefghijkl\r\n",
+            "xy=z\r\n",
+        ] {
+            assert!(
+                matches!(parse_sdpfrag(frag), Err(WhipError::BadOffer(_))),
+                "{frag:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn restart_answer_has_credentials_and_candidates() {
+        let creds = IceCredentials::new("node", "0123456789abcdefghijkl").unwrap();
+        let candidates = sdp::host_candidates(&["127.0.0.1".parse().unwrap()], 4000);
+        let answer = restart_answer(&creds, &candidates, None);
+        assert!(answer.contains("a=ice-ufrag:node\r\na=ice-pwd:0123456789abcdefghijkl\r\n"));
+        assert!(answer.contains("a=candidate:"));
+        assert!(answer.contains(" 127.0.0.1 4000 typ host\r\n"));
+        assert!(answer.ends_with("a=end-of-candidates\r\n"));
     }
 }
