@@ -234,6 +234,7 @@ async function testReconnect(pages) {
     return;
   }
   const ssrcBefore = sv.video.ssrc;
+  const lostBefore = { video: sv.video.packetsLost ?? 0, audio: sv.audio?.packetsLost ?? 0 };
   await capture(a, pi);
   const del = await stop(a, pi);
   log(`publisher DELETE -> ${del}`);
@@ -251,6 +252,14 @@ async function testReconnect(pages) {
   check('reconnect: the viewer keeps the same video SSRC and never renegotiated',
     sv.video?.ssrc === ssrcBefore && sv.negotiations === 1 && sv.connectionState === 'connected',
     `ssrc ${ssrcBefore} -> ${sv.video?.ssrc} (inbound video streams: ${sv.videos.length}), offers ${sv.negotiations}, conn ${sv.connectionState}`);
+  // Sequence continuity: a jump in the viewer's sequence numbers shows up as lost packets.
+  // Timestamp continuity: a jump in RTP time not matched by arrival time shows up as jitter.
+  const lostVideo = (sv.video?.packetsLost ?? 0) - lostBefore.video;
+  const lostAudio = (sv.audio?.packetsLost ?? 0) - lostBefore.audio;
+  check('reconnect: sequence numbers continue (viewer counts < 20 lost packets across it)',
+    lostVideo < 20 && lostAudio < 20, `lost video +${lostVideo}, audio +${lostAudio}`);
+  check('reconnect: timestamps continue (viewer audio jitter < 0.25 s after it)',
+    (sv.audio?.jitter ?? 1) < 0.25, `audio jitter ${sv.audio?.jitter} s, video jitter ${sv.video?.jitter} s`);
   await closeAll([{ page: b, i: vi }, { page: a, i: pi2 }]);
 }
 

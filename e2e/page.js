@@ -146,11 +146,18 @@
           ssrc: r.ssrc,
           framesDecoded: r.framesDecoded || 0,
           packetsReceived: r.packetsReceived || 0,
+          packetsLost: r.packetsLost || 0,
+          jitter: r.jitter || 0,
           frameWidth: r.frameWidth,
           frameHeight: r.frameHeight,
         });
       } else if (r.type === 'inbound-rtp' && r.kind === 'audio') {
-        out.audio = { ssrc: r.ssrc, packetsReceived: r.packetsReceived || 0 };
+        out.audio = {
+          ssrc: r.ssrc,
+          packetsReceived: r.packetsReceived || 0,
+          packetsLost: r.packetsLost || 0,
+          jitter: r.jitter || 0,
+        };
       } else if (r.type === 'outbound-rtp') {
         out.outbound.push({
           kind: r.kind,
