@@ -32,6 +32,8 @@ optional key):
   RELAIS_PRIVACY_LOG_CLIENT_ADDRESSES        [privacy.log_client_addresses] true or false
   RELAIS_PRIVACY_ANONYMISE_CLIENT_ADDRESSES  [privacy.anonymise_client_addresses] true or false
   RELAIS_LOG_LEVEL                           [log.level] error, warn, info, debug or trace
+  RELAIS_LIMITS_CAPACITY_PPS                 [limits.capacity_pps] packets/s (in + out) at stress 1
+  RELAIS_LIMITS_MAX_STRESS                   [limits.max_stress] /about/ready answers 503 at or above it
 
 Prefer the environment (or a file readable only by the service) over flags for tokens: flags \
 are visible to every local user in the process list.";
@@ -83,11 +85,15 @@ pub enum Key {
     PrivacyAnonymiseClientAddresses,
     /// `log.level`
     LogLevel,
+    /// `limits.capacity_pps`
+    LimitsCapacityPps,
+    /// `limits.max_stress`
+    LimitsMaxStress,
 }
 
 impl Key {
     /// Every key.
-    pub const ALL: [Key; 10] = [
+    pub const ALL: [Key; 12] = [
         Key::MediaBind,
         Key::MediaAnnouncedAddresses,
         Key::HttpPublicBind,
@@ -98,6 +104,8 @@ impl Key {
         Key::PrivacyLogClientAddresses,
         Key::PrivacyAnonymiseClientAddresses,
         Key::LogLevel,
+        Key::LimitsCapacityPps,
+        Key::LimitsMaxStress,
     ];
 
     /// The key's name in the file, `section.key`.
@@ -113,6 +121,8 @@ impl Key {
             Key::PrivacyLogClientAddresses => "privacy.log_client_addresses",
             Key::PrivacyAnonymiseClientAddresses => "privacy.anonymise_client_addresses",
             Key::LogLevel => "log.level",
+            Key::LimitsCapacityPps => "limits.capacity_pps",
+            Key::LimitsMaxStress => "limits.max_stress",
         }
     }
 
@@ -129,6 +139,8 @@ impl Key {
             Key::PrivacyLogClientAddresses => "RELAIS_PRIVACY_LOG_CLIENT_ADDRESSES",
             Key::PrivacyAnonymiseClientAddresses => "RELAIS_PRIVACY_ANONYMISE_CLIENT_ADDRESSES",
             Key::LogLevel => "RELAIS_LOG_LEVEL",
+            Key::LimitsCapacityPps => "RELAIS_LIMITS_CAPACITY_PPS",
+            Key::LimitsMaxStress => "RELAIS_LIMITS_MAX_STRESS",
         }
     }
 
@@ -145,6 +157,8 @@ impl Key {
             Key::PrivacyLogClientAddresses => "--privacy-log-client-addresses",
             Key::PrivacyAnonymiseClientAddresses => "--privacy-anonymise-client-addresses",
             Key::LogLevel => "--log-level",
+            Key::LimitsCapacityPps => "--limits-capacity-pps",
+            Key::LimitsMaxStress => "--limits-max-stress",
         }
     }
 }
@@ -259,6 +273,15 @@ impl Layer {
             file.privacy.anonymise_client_addresses.map(Value::Bool),
         );
         push(Key::LogLevel, file.log.level.map(Value::Text));
+        // Numbers are typed by the file schema; they travel as text like env and flag values.
+        push(
+            Key::LimitsCapacityPps,
+            file.limits.capacity_pps.map(|n| Value::Text(n.to_string())),
+        );
+        push(
+            Key::LimitsMaxStress,
+            file.limits.max_stress.map(|n| Value::Text(n.to_string())),
+        );
         Ok(layer)
     }
 }
@@ -275,6 +298,8 @@ struct FileConfig {
     privacy: FilePrivacy,
     #[serde(default)]
     log: FileLog,
+    #[serde(default)]
+    limits: FileLimits,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -315,6 +340,15 @@ struct FilePrivacy {
 struct FileLog {
     #[serde(skip_serializing_if = "Option::is_none")]
     level: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capacity_pps: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_stress: Option<f64>,
 }
 
 /// A secret (a bearer token). Its `Debug` form does not show it.
@@ -411,13 +445,13 @@ impl MediaConfig {
 /// `[http]`: the public and private HTTP listeners.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpConfig {
-    /// The public listener (WHIP/WHEP, bridge channel, demo page).
+    /// The public listener (WHIP/WHEP, the demo page; later the bridge channel).
     pub public_bind: SocketAddr,
-    /// The private listener (allocation, metrics, health, drain).
+    /// The private listener (metrics, health, readiness, stats; later allocation and drain).
     pub private_bind: SocketAddr,
     /// The URL the node writes into the URLs it hands out (`http://` or `https://`).
     pub public_base_url: Option<String>,
-    /// The bearer token WHIP publishers must present, if any.
+    /// The bearer token WHIP publishers and WHEP viewers must present, if any.
     pub whip_bearer_token: Option<Secret>,
     /// The bearer token of the private listener; required beyond loopback.
     pub private_api_token: Option<Secret>,
@@ -439,8 +473,18 @@ pub struct LogConfig {
     pub level: LogLevel,
 }
 
+/// `[limits]`: the load the node reports as stress and refuses readiness above.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LimitsConfig {
+    /// Packets per second (received + sent on the media port) that count as stress 1.0
+    /// (JVB's packet-rate mode threshold: 50 000).
+    pub capacity_pps: u64,
+    /// `/about/ready` answers 503 while stress is at or above this.
+    pub max_stress: f64,
+}
+
 /// The node's effective configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// `[media]`
     pub media: MediaConfig,
@@ -450,6 +494,8 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     /// `[log]`
     pub log: LogConfig,
+    /// `[limits]`
+    pub limits: LimitsConfig,
 }
 
 /// Loads the configuration: the built-in default, then `file` (its path and contents), then the
@@ -492,6 +538,10 @@ impl Config {
             log: LogConfig {
                 level: LogLevel::Info,
             },
+            limits: LimitsConfig {
+                capacity_pps: 50_000,
+                max_stress: 0.9,
+            },
         };
         let mut layer = Layer::from_toml("(built-in)", DEFAULT_TOML)?;
         layer.origin = Origin::Default;
@@ -533,6 +583,10 @@ impl Config {
                         .parse()
                         .map_err(invalid)?;
                 }
+                Key::LimitsCapacityPps => {
+                    self.limits.capacity_pps = capacity(value).map_err(invalid)?
+                }
+                Key::LimitsMaxStress => self.limits.max_stress = stress(value).map_err(invalid)?,
             }
         }
         Ok(())
@@ -583,6 +637,10 @@ impl Config {
             },
             log: FileLog {
                 level: Some(self.log.level.as_str().to_owned()),
+            },
+            limits: FileLimits {
+                capacity_pps: Some(self.limits.capacity_pps),
+                max_stress: Some(self.limits.max_stress),
             },
         };
         toml::to_string(&file)
@@ -662,6 +720,26 @@ fn base_url(value: &Value) -> Result<Option<String>, String> {
         }
         _ => Err(format!(
             "'{url}' is not an http:// or https:// URL (expected e.g. https://relais.example.org)"
+        )),
+    }
+}
+
+fn capacity(value: &Value) -> Result<u64, String> {
+    let s = text(value)?.unwrap_or_default();
+    match s.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not a packet rate (expected a whole number above 0, e.g. 50000)"
+        )),
+    }
+}
+
+fn stress(value: &Value) -> Result<f64, String> {
+    let s = text(value)?.unwrap_or_default();
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!(
+            "'{s}' is not a stress level (expected a number above 0, e.g. 0.9)"
         )),
     }
 }
@@ -769,6 +847,45 @@ mod tests {
         assert!(!c.privacy.log_client_addresses);
         assert!(c.privacy.anonymise_client_addresses);
         assert_eq!(c.log.level, LogLevel::Info);
+        assert_eq!(c.limits.capacity_pps, 50_000);
+        assert_eq!(c.limits.max_stress, 0.9);
+    }
+
+    #[test]
+    fn limits_from_file_env_and_flags() {
+        let file = "[limits]\ncapacity_pps = 20000\nmax_stress = 0.75\n";
+        let c = load(Some(("f.toml", file)), &no_env, &cli()).unwrap();
+        assert_eq!(c.limits.capacity_pps, 20_000);
+        assert_eq!(c.limits.max_stress, 0.75);
+        let env = |k: &str| match k {
+            "RELAIS_LIMITS_CAPACITY_PPS" => Some("30000".to_owned()),
+            "RELAIS_LIMITS_MAX_STRESS" => Some("1.2".to_owned()),
+            _ => None,
+        };
+        let c = load(Some(("f.toml", file)), &env, &cli()).unwrap();
+        assert_eq!(c.limits.capacity_pps, 30_000);
+        assert_eq!(c.limits.max_stress, 1.2);
+        let mut flags = cli();
+        flags.set(Key::LimitsMaxStress, "0.5");
+        let c = load(None, &env, &flags).unwrap();
+        assert_eq!(c.limits.max_stress, 0.5);
+
+        let e = err(None, &[("RELAIS_LIMITS_CAPACITY_PPS", "0")], &cli());
+        assert_eq!(
+            e.to_string(),
+            "RELAIS_LIMITS_CAPACITY_PPS: '0' is not a packet rate \
+             (expected a whole number above 0, e.g. 50000)"
+        );
+        let e = err(None, &[("RELAIS_LIMITS_MAX_STRESS", "-1")], &cli());
+        assert!(e
+            .to_string()
+            .starts_with("RELAIS_LIMITS_MAX_STRESS: '-1' is not a stress level"));
+        let e = err(
+            Some(("relais.toml", "[limits]\ncapacity_pps = \"many\"\n")),
+            &[],
+            &cli(),
+        );
+        assert!(e.to_string().contains("capacity_pps"), "{e}");
     }
 
     #[test]
@@ -953,6 +1070,8 @@ mod tests {
         flags.set(Key::PrivacyLogClientAddresses, "true");
         flags.set(Key::LogLevel, "trace");
         flags.set(Key::HttpWhipBearerToken, "abc");
+        flags.set(Key::LimitsCapacityPps, "12345");
+        flags.set(Key::LimitsMaxStress, "0.8");
         let c = load(None, &no_env, &flags).unwrap();
         let text = c.to_toml(false).unwrap();
         let back = load(Some(("printed", &text)), &no_env, &cli()).unwrap();

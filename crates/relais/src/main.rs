@@ -37,12 +37,12 @@ struct Cli {
     #[arg(long, value_name = "IP,...")]
     media_announced_addresses: Option<String>,
 
-    /// [http.public_bind] Public HTTP listener (WHIP/WHEP, bridge channel). Default
+    /// [http.public_bind] Public HTTP listener (WHIP/WHEP, demo page). Default
     /// 127.0.0.1:9090; put it behind a TLS reverse proxy.
     #[arg(long, value_name = "ADDR")]
     http_public_bind: Option<String>,
 
-    /// [http.private_bind] Private HTTP listener (allocation, metrics, health). Default
+    /// [http.private_bind] Private HTTP listener (metrics, health, stats). Default
     /// 127.0.0.1:8080; beyond loopback it requires --http-private-api-token.
     #[arg(long, value_name = "ADDR")]
     http_private_bind: Option<String>,
@@ -52,7 +52,7 @@ struct Cli {
     #[arg(long, value_name = "URL")]
     http_public_base_url: Option<String>,
 
-    /// [http.whip_bearer_token] Bearer token WHIP publishers must present. Prefer the
+    /// [http.whip_bearer_token] Bearer token WHIP publishers and WHEP viewers must present. Prefer the
     /// environment variable: flags are visible in the process list.
     #[arg(long, value_name = "TOKEN")]
     http_whip_bearer_token: Option<String>,
@@ -75,6 +75,15 @@ struct Cli {
     /// [log.level] One of error, warn, info, debug, trace. Default info.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
+
+    /// [limits.capacity_pps] Packets per second (in + out on the media port) that count as
+    /// stress 1.0. Default 50000.
+    #[arg(long, value_name = "PPS")]
+    limits_capacity_pps: Option<String>,
+
+    /// [limits.max_stress] /about/ready answers 503 at or above this stress. Default 0.9.
+    #[arg(long, value_name = "STRESS")]
+    limits_max_stress: Option<String>,
 }
 
 impl Cli {
@@ -100,6 +109,8 @@ impl Cli {
                 &self.privacy_anonymise_client_addresses,
             ),
             (Key::LogLevel, &self.log_level),
+            (Key::LimitsCapacityPps, &self.limits_capacity_pps),
+            (Key::LimitsMaxStress, &self.limits_max_stress),
         ];
         for (key, value) in flags {
             if let Some(value) = value {

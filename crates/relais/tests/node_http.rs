@@ -196,3 +196,53 @@ fn sigterm_shuts_down_cleanly_with_a_session_open() {
     assert!(log.contains("closed: node shutting down"), "{log}");
     assert!(log.contains("media task stopped"), "{log}");
 }
+
+/// `GET path` with `Authorization: Bearer token`; returns the status code.
+fn get_with_bearer(addr: std::net::SocketAddr, path: &str, token: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    raw.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn private_api_token_guards_everything_but_the_probes() {
+    let node = Node::start(&["--http-private-api-token", "s3cret-token"]);
+    // Liveness and readiness answer without the token (orchestrators cannot present one).
+    assert_eq!(
+        http(node.private, "GET", "/about/health", None)
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        http(node.private, "GET", "/about/ready", None)
+            .unwrap()
+            .status,
+        200
+    );
+    for path in [
+        "/metrics",
+        "/about/stats",
+        "/about/version",
+        "/colibri/stats",
+    ] {
+        let r = http(node.private, "GET", path, None).unwrap();
+        assert_eq!(r.status, 401, "{path} without the token");
+        assert_eq!(get_with_bearer(node.private, path, "wrong"), 401, "{path}");
+        assert_eq!(
+            get_with_bearer(node.private, path, "s3cret-token"),
+            200,
+            "{path}"
+        );
+    }
+}

@@ -39,6 +39,12 @@ pub(crate) struct Endpoint {
     pub(crate) dtls_in: mpsc::Sender<Vec<u8>>,
     /// Installed when the handshake completes.
     pub(crate) srtp: Option<Srtp>,
+    /// Publisher with an audio line (`relais_endpoints_sending_audio`).
+    pub(crate) sends_audio: bool,
+    /// Publisher with a video line (`relais_endpoints_sending_video`).
+    pub(crate) sends_video: bool,
+    /// Whether this endpoint's ICE outcome (succeeded or failed) was counted.
+    pub(crate) ice_outcome_counted: bool,
 }
 
 impl Endpoint {

@@ -1,14 +1,19 @@
-//! The HTTP listeners: public (WHIP/WHEP and the demo page) and private (health, version,
-//! counters).
+//! The HTTP listeners: public (WHIP/WHEP and the demo page) and private (health, readiness,
+//! version, counters, Prometheus metrics, JVB-style stats).
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Request, State};
-use axum::http::{header::AUTHORIZATION, HeaderMap, StatusCode};
+use axum::http::{
+    header::{AUTHORIZATION, CONTENT_TYPE},
+    HeaderMap, StatusCode,
+};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use relais_metrics::Metrics;
 use relais_whip::http::WhipConfig;
 
 use super::signalling::NodeHandle;
@@ -34,12 +39,18 @@ pub(crate) fn public_router(handle: NodeHandle, config: &Config) -> Router {
 struct PrivateState {
     handle: NodeHandle,
     token: Option<String>,
+    metrics: Arc<Metrics>,
+    max_stress: f64,
 }
 
 /// The private listener's routes: `/about/health` (200, empty, while the media task
-/// answers; 503 otherwise), `/about/version` (JSON) and `/about/stats` (the media task's
-/// counters, JSON). With `http.private_api_token` set every route needs the bearer token.
-pub(crate) fn private_router(handle: NodeHandle, config: &Config) -> Router {
+/// answers; 503 otherwise), `/about/ready` (200 when healthy, not draining and under
+/// `limits.max_stress`; 503 with the reason otherwise), `/about/version` (JSON),
+/// `/about/stats` (the media task's counters, JSON), `/metrics` (Prometheus text) and
+/// `/colibri/stats` (JVB-style flat JSON). With `http.private_api_token` set every route but
+/// the two probes needs the bearer token: liveness and readiness reveal nothing but a status,
+/// and orchestrators (systemd, Kubernetes' kubelet) cannot present a secret.
+pub(crate) fn private_router(handle: NodeHandle, config: &Config, metrics: Arc<Metrics>) -> Router {
     let state = PrivateState {
         handle,
         token: config
@@ -47,13 +58,19 @@ pub(crate) fn private_router(handle: NodeHandle, config: &Config) -> Router {
             .private_api_token
             .as_ref()
             .map(|t| t.expose().to_owned()),
+        metrics,
+        max_stress: config.limits.max_stress,
     };
-    Router::new()
+    let probes = Router::new()
         .route("/about/health", get(health))
+        .route("/about/ready", get(ready));
+    let authenticated = Router::new()
         .route("/about/version", get(version))
         .route("/about/stats", get(stats))
-        .layer(middleware::from_fn_with_state(state.clone(), authorise))
-        .with_state(state)
+        .route("/metrics", get(metrics_text))
+        .route("/colibri/stats", get(colibri_stats))
+        .layer(middleware::from_fn_with_state(state.clone(), authorise));
+    probes.merge(authenticated).with_state(state)
 }
 
 async fn authorise(
@@ -105,5 +122,142 @@ async fn stats(State(state): State<PrivateState>) -> Response {
     match state.handle.media_stats().await {
         Some(stats) => Json(stats).into_response(),
         None => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+/// Readiness: 503 with a short reason unless the media task answers, the node is not
+/// draining and stress is below `limits.max_stress`.
+async fn ready(State(state): State<PrivateState>) -> Response {
+    let Some(snapshot) = state.handle.media_snapshot(HEALTH_TIMEOUT).await else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unhealthy: media task not answering\n",
+        )
+            .into_response();
+    };
+    if snapshot.metrics.draining {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
+    }
+    let stress = snapshot.rates.stress;
+    if stress >= state.max_stress {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "overloaded: stress {stress:.3} >= {:.3}\n",
+                state.max_stress
+            ),
+        )
+            .into_response();
+    }
+    (StatusCode::OK, "ready\n").into_response()
+}
+
+/// Prometheus scrape: a snapshot from the media task applied to the registry (gauges set,
+/// counters advanced by their deltas); `relais_healthy` 0 if the media task does not answer.
+async fn metrics_text(State(state): State<PrivateState>) -> Response {
+    match state.handle.media_snapshot(HEALTH_TIMEOUT).await {
+        Some(snapshot) => state.metrics.observe(&snapshot.metrics),
+        None => state.metrics.set_unhealthy(),
+    }
+    match state.metrics.encode() {
+        Ok(text) => ([(CONTENT_TYPE, relais_metrics::CONTENT_TYPE)], text).into_response(),
+        Err(e) => {
+            tracing::warn!("metrics encoding failed: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// `/colibri/stats`: the JVB keys that apply to relais (flat JSON). Counts are current;
+/// rates and stress are those of the media task's last 5 s sample.
+#[derive(serde::Serialize)]
+struct ColibriStats {
+    conferences: u64,
+    endpoints: u64,
+    participants: u64,
+    local_endpoints: u64,
+    largest_conference: u64,
+    endpoints_sending_audio: u64,
+    endpoints_sending_video: u64,
+    bit_rate_download: f64,
+    bit_rate_upload: f64,
+    packet_rate_download: f64,
+    packet_rate_upload: f64,
+    stress_level: f64,
+    graceful_shutdown: bool,
+    total_ice_succeeded: u64,
+    total_ice_failed: u64,
+    dtls_failed_endpoints: u64,
+    /// UTC, RFC 3339 with milliseconds (e.g. `2026-11-25T13:40:24.123Z`).
+    current_timestamp: String,
+}
+
+async fn colibri_stats(State(state): State<PrivateState>) -> Response {
+    let Some(snapshot) = state.handle.media_snapshot(HEALTH_TIMEOUT).await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    let m = &snapshot.metrics;
+    let r = &snapshot.rates;
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    Json(ColibriStats {
+        conferences: m.conference_sizes.len() as u64,
+        endpoints: m.endpoints,
+        participants: m.endpoints,
+        local_endpoints: m.endpoints,
+        largest_conference: m.conference_sizes.iter().copied().max().unwrap_or(0),
+        endpoints_sending_audio: m.endpoints_sending_audio,
+        endpoints_sending_video: m.endpoints_sending_video,
+        bit_rate_download: round(r.bit_rate_download_kbps),
+        bit_rate_upload: round(r.bit_rate_upload_kbps),
+        packet_rate_download: round(r.packet_rate_download),
+        packet_rate_upload: round(r.packet_rate_upload),
+        stress_level: r.stress,
+        graceful_shutdown: m.draining,
+        total_ice_succeeded: m.ice_succeeded,
+        total_ice_failed: m.ice_failed,
+        dtls_failed_endpoints: m.dtls_failed,
+        current_timestamp: rfc3339_now(),
+    })
+    .into_response()
+}
+
+/// The current UTC time as RFC 3339 with milliseconds.
+fn rfc3339_now() -> String {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(since.as_secs(), since.subsec_millis())
+}
+
+/// `secs` since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (civil-from-days, H. Hinnant).
+fn rfc3339(secs: u64, millis: u32) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(rfc3339(1_795_613_424, 123), "2026-11-25T13:30:24.123Z");
     }
 }

@@ -16,14 +16,17 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use relais_conference::{EndpointId, Forwarder, ForwarderConfig, ForwarderOutput, MediaLine};
+use relais_conference::{
+    EndpointId, Forwarder, ForwarderConfig, ForwarderOutput, MediaKind, MediaLine,
+};
+use relais_metrics::{DroppedPackets, MetricsSnapshot, StunDropped};
 use relais_rtp::demux::{classify, DatagramKind};
 use relais_rtp::stun::StunMessage;
 use relais_srtp::{DtlsRole, SrtpConfig, SrtpReceiver, SrtpSender};
 use relais_transport::dtls_srtp::{
     DtlsEvent, DtlsSrtpConfig, DtlsSrtpHandshake, Fingerprint, NodeCertificate,
 };
-use relais_transport::ice::{IceAgent, IceCredentials, IceEvent, IceStats, Receive};
+use relais_transport::ice::{IceAgent, IceCredentials, IceEvent, IceState, IceStats, Receive};
 use relais_whip::http::SessionKind;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -37,6 +40,9 @@ use crate::logging::stream_tag;
 const RECV_BUFFER: usize = 2048;
 /// The loop wakes at least this often even with no timer pending.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
+/// How often the media task samples its counters into [`Rates`] (JVB refreshes
+/// `/colibri/stats` every 5 s).
+pub(crate) const SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What signalling asks the media task to create.
 pub(crate) struct CreateEndpoint {
@@ -90,6 +96,42 @@ pub(crate) enum Command {
     Ping(oneshot::Sender<()>),
     /// A snapshot of the counters.
     Stats(oneshot::Sender<MediaStats>),
+    /// A snapshot for `/metrics` and `/colibri/stats`.
+    Snapshot(oneshot::Sender<NodeSnapshot>),
+}
+
+/// Rates over the last sampling interval ([`SAMPLE_INTERVAL`]); zero before the first.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Rates {
+    /// Kilobits per second received on the media port (UDP payload).
+    pub(crate) bit_rate_download_kbps: f64,
+    /// Kilobits per second sent.
+    pub(crate) bit_rate_upload_kbps: f64,
+    /// Datagrams per second received.
+    pub(crate) packet_rate_download: f64,
+    /// Datagrams per second sent.
+    pub(crate) packet_rate_upload: f64,
+    /// Packet rate in+out / `limits.capacity_pps` (not clamped).
+    pub(crate) stress: f64,
+}
+
+/// What the media task answers to [`Command::Snapshot`].
+#[derive(Debug, Clone)]
+pub(crate) struct NodeSnapshot {
+    /// Counters and current values for the Prometheus registry.
+    pub(crate) metrics: MetricsSnapshot,
+    /// The last sampled rates.
+    pub(crate) rates: Rates,
+}
+
+/// The counter values at the last sample.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    at: Instant,
+    datagrams_received: u64,
+    datagrams_sent: u64,
+    bytes_received: u64,
+    bytes_sent: u64,
 }
 
 /// The media task's answer to [`Command::Patch`].
@@ -130,6 +172,14 @@ pub struct MediaStats {
     pub datagrams_received: u64,
     /// Datagrams sent.
     pub datagrams_sent: u64,
+    /// UDP payload bytes received on the media port.
+    pub bytes_received: u64,
+    /// UDP payload bytes sent.
+    pub bytes_sent: u64,
+    /// Endpoints whose ICE selected a pair (counted once per endpoint).
+    pub ice_succeeded: u64,
+    /// Endpoints whose ICE failed or whose consent expired before a pair was ever selected.
+    pub ice_failed: u64,
     /// Sends that failed (socket full or error); the datagram is dropped.
     pub send_failures: u64,
     /// STUN messages whose USERNAME names no endpoint (or that do not parse).
@@ -222,6 +272,10 @@ pub(crate) struct MediaTask {
     next_id: u64,
     dtls_events_tx: mpsc::Sender<(EndpointId, DtlsEvent)>,
     stats: MediaStats,
+    /// Packets per second (in + out) that make stress 1.0.
+    capacity_pps: u64,
+    last_sample: Sample,
+    rates: Rates,
 }
 
 impl MediaTask {
@@ -231,6 +285,7 @@ impl MediaTask {
         certificate: Arc<NodeCertificate>,
         privacy: PrivacyConfig,
         dtls_events_tx: mpsc::Sender<(EndpointId, DtlsEvent)>,
+        capacity_pps: u64,
     ) -> std::io::Result<Self> {
         let bound = socket.local_addr()?;
         Ok(Self {
@@ -247,6 +302,15 @@ impl MediaTask {
             next_id: 1,
             dtls_events_tx,
             stats: MediaStats::default(),
+            capacity_pps: capacity_pps.max(1),
+            last_sample: Sample {
+                at: Instant::now(),
+                datagrams_received: 0,
+                datagrams_sent: 0,
+                bytes_received: 0,
+                bytes_sent: 0,
+            },
+            rates: Rates::default(),
         })
     }
 
@@ -258,12 +322,16 @@ impl MediaTask {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut buf = vec![0u8; RECV_BUFFER];
+        let mut sampler =
+            tokio::time::interval_at((Instant::now() + SAMPLE_INTERVAL).into(), SAMPLE_INTERVAL);
+        sampler.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.next_timeout();
             tokio::select! {
                 received = self.socket.recv_from(&mut buf) => match received {
                     Ok((len, from)) => {
                         let now = Instant::now();
+                        self.stats.bytes_received += len as u64;
                         if let Some(datagram) = buf.get_mut(..len) {
                             self.handle_datagram(now, normalise(from), datagram);
                         }
@@ -281,6 +349,7 @@ impl MediaTask {
                 () = tokio::time::sleep_until(deadline.into()) => {
                     self.handle_timeout(Instant::now());
                 }
+                _ = sampler.tick() => self.sample(Instant::now()),
                 _ = shutdown.changed() => break,
             }
             self.drain_forwarder();
@@ -290,6 +359,103 @@ impl MediaTask {
             self.close(Instant::now(), id, CloseReason::Shutdown);
         }
         tracing::info!("media task stopped");
+    }
+
+    /// Turns the counter deltas since the last sample into [`Rates`].
+    fn sample(&mut self, now: Instant) {
+        let elapsed = now.duration_since(self.last_sample.at).as_secs_f64();
+        if elapsed <= 0.0 {
+            return;
+        }
+        let s = &self.stats;
+        let per_second = |now: u64, then: u64| now.saturating_sub(then) as f64 / elapsed;
+        let last = self.last_sample;
+        let packet_rate_download = per_second(s.datagrams_received, last.datagrams_received);
+        let packet_rate_upload = per_second(s.datagrams_sent, last.datagrams_sent);
+        self.rates = Rates {
+            bit_rate_download_kbps: per_second(s.bytes_received, last.bytes_received) * 8.0
+                / 1000.0,
+            bit_rate_upload_kbps: per_second(s.bytes_sent, last.bytes_sent) * 8.0 / 1000.0,
+            packet_rate_download,
+            packet_rate_upload,
+            stress: (packet_rate_download + packet_rate_upload) / self.capacity_pps as f64,
+        };
+        self.last_sample = Sample {
+            at: now,
+            datagrams_received: s.datagrams_received,
+            datagrams_sent: s.datagrams_sent,
+            bytes_received: s.bytes_received,
+            bytes_sent: s.bytes_sent,
+        };
+    }
+
+    /// The metrics snapshot: current composition and totals (O(endpoints), at scrape time).
+    fn snapshot(&self) -> NodeSnapshot {
+        let mut sizes: HashMap<&str, u64> = HashMap::new();
+        let (mut audio, mut video) = (0, 0);
+        for endpoint in self.endpoints.values() {
+            *sizes.entry(endpoint.stream.as_str()).or_default() += 1;
+            audio += u64::from(endpoint.sends_audio);
+            video += u64::from(endpoint.sends_video);
+        }
+        let s = &self.stats;
+        let f = self.forwarder.stats();
+        let srtp = |reasons: &[&str]| -> u64 {
+            s.srtp_errors
+                .iter()
+                .filter(|(r, _)| reasons.contains(r))
+                .map(|(_, n)| n)
+                .sum()
+        };
+        let srtp_all: u64 = s.srtp_errors.values().sum();
+        let auth = srtp(&["auth_failed"]);
+        let replay = srtp(&["replayed", "too_old"]);
+        let metrics = MetricsSnapshot {
+            conference_sizes: sizes.into_values().collect(),
+            endpoints: self.endpoints.len() as u64,
+            endpoints_sending_audio: audio,
+            endpoints_sending_video: video,
+            stress: self.rates.stress,
+            draining: false,
+            packets_received: s.datagrams_received,
+            packets_sent: s.datagrams_sent,
+            bytes_received: s.bytes_received,
+            bytes_sent: s.bytes_sent,
+            rtp_forwarded: f.rtp_forwarded,
+            retransmissions: f.retransmitted,
+            keyframe_requests: f.keyframe_requests,
+            ice_succeeded: s.ice_succeeded,
+            ice_failed: s.ice_failed,
+            dtls_succeeded: s.dtls_completed,
+            dtls_failed: s.dtls_failed,
+            endpoints_created: s.endpoints_created,
+            endpoints_expired: s.endpoints_consent_expired,
+            dropped: DroppedPackets {
+                malformed: s.dropped_unknown_kind + f.dropped_malformed + f.dropped_rtcp,
+                unknown_tuple: s.dropped_unknown_source + f.dropped_unknown_endpoint,
+                unknown_ufrag: s.stun_unknown_ufrag,
+                srtp_auth_failed: auth,
+                srtp_replay: replay,
+                srtp_other: srtp_all.saturating_sub(auth + replay),
+                no_keys: s.srtp_not_ready + s.output_not_sendable,
+                send_failed: s.send_failures,
+                queue_full: s.dtls_queue_full,
+                unknown_stream: f.dropped_unknown_stream,
+                unsupported_rtx: f.dropped_publisher_rtx,
+            },
+            stun_dropped: StunDropped {
+                bad_integrity: s.stun_dropped_bad_integrity,
+                bad_username: s.stun_dropped_bad_username,
+                bad_fingerprint: s.stun_dropped_bad_fingerprint,
+                malformed: s.stun_dropped_malformed,
+                unexpected: s.stun_dropped_unexpected,
+                overflow: s.stun_dropped_overflow,
+            },
+        };
+        NodeSnapshot {
+            metrics,
+            rates: self.rates,
+        }
     }
 
     fn next_timeout(&self) -> Instant {
@@ -368,6 +534,9 @@ impl MediaTask {
                 stats.session_map_entries = self.by_session.len() as u64;
                 let _ = reply.send(stats);
             }
+            Command::Snapshot(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
         }
     }
 
@@ -424,6 +593,9 @@ impl MediaTask {
             remote_fingerprint,
             lines,
         } = request;
+        let publisher = matches!(kind, SessionKind::Publish);
+        let sends = |media: MediaKind| publisher && lines.iter().any(|l| l.kind == media);
+        let (sends_audio, sends_video) = (sends(MediaKind::Audio), sends(MediaKind::Video));
         let (handle, task) = DtlsSrtpHandshake::start(
             dtls_role,
             &self.certificate,
@@ -460,6 +632,9 @@ impl MediaTask {
                 remote: None,
                 dtls_in,
                 srtp: None,
+                sends_audio,
+                sends_video,
+                ice_outcome_counted: false,
             },
         );
         self.stats.endpoints_created += 1;
@@ -490,6 +665,9 @@ impl MediaTask {
         self.stats.endpoints_closed += 1;
         if matches!(reason, CloseReason::ConsentExpired) {
             self.stats.endpoints_consent_expired += 1;
+            if !endpoint.ice_outcome_counted {
+                self.stats.ice_failed += 1;
+            }
         }
         // Dropping `endpoint` drops the DTLS sender: its driver task and handshake end.
         tracing::info!("endpoint {} closed: {}", id.0, reason.as_str());
@@ -610,6 +788,9 @@ impl MediaTask {
                     }
                     // A 5-tuple belongs to the endpoint that authenticated on it last.
                     self.by_remote.insert(remote, id);
+                    if !std::mem::replace(&mut endpoint.ice_outcome_counted, true) {
+                        self.stats.ice_succeeded += 1;
+                    }
                     tracing::debug!(
                         "endpoint {}: ICE selected {}",
                         id.0,
@@ -617,6 +798,11 @@ impl MediaTask {
                     );
                 }
                 IceEvent::StateChanged(state) => {
+                    if state == IceState::Failed
+                        && !std::mem::replace(&mut endpoint.ice_outcome_counted, true)
+                    {
+                        self.stats.ice_failed += 1;
+                    }
                     tracing::debug!("endpoint {}: ICE {:?}", id.0, state);
                 }
                 IceEvent::ConsentExpired => consent_expired = true,
@@ -725,8 +911,9 @@ fn send(
         _ => to,
     };
     match socket.try_send_to(datagram, to) {
-        Ok(_) => {
+        Ok(sent) => {
             stats.datagrams_sent += 1;
+            stats.bytes_sent += sent as u64;
             true
         }
         Err(_) => {

@@ -46,6 +46,9 @@ pub enum NodeError {
     /// The node certificate's fingerprint does not make an SDP fingerprint (a bug).
     #[error("node fingerprint: {0}")]
     Fingerprint(#[from] sdp::SdpError),
+    /// The metrics registry could not be built (a bug).
+    #[error("metrics: {0}")]
+    Metrics(#[from] relais_metrics::Error),
     /// An HTTP listener failed while serving.
     #[error("HTTP listener: {0}")]
     Serve(std::io::Error),
@@ -100,17 +103,24 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
     let (dtls_tx, dtls_rx) = mpsc::channel(DTLS_EVENT_QUEUE);
-    let media = media::MediaTask::new(socket, certificate, config.privacy.clone(), dtls_tx)
-        .map_err(|source| NodeError::Bind {
-            what: "media",
-            addr: config.media.bind,
-            source,
-        })?;
+    let media = media::MediaTask::new(
+        socket,
+        certificate,
+        config.privacy.clone(),
+        dtls_tx,
+        config.limits.capacity_pps,
+    )
+    .map_err(|source| NodeError::Bind {
+        what: "media",
+        addr: config.media.bind,
+        source,
+    })?;
     let media_task = tokio::spawn(media.run(commands_rx, dtls_rx, shutdown_rx.clone()));
 
     let handle = NodeHandle::new(commands_tx, fingerprint, candidates);
     let public_app = http::public_router(handle.clone(), &config);
-    let private_app = http::private_router(handle, &config);
+    let metrics = Arc::new(relais_metrics::Metrics::new(env!("CARGO_PKG_VERSION"))?);
+    let private_app = http::private_router(handle, &config, metrics);
 
     tracing::info!(
         "relais {} serving: media udp {}, {} announced address(es); public http {}; private http {}",

@@ -21,7 +21,7 @@ use relais_whip::sdp::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::media::{Command, CreateEndpoint, MediaStats, PatchReply};
+use super::media::{Command, CreateEndpoint, MediaStats, NodeSnapshot, PatchReply};
 
 /// How long signalling waits for the media task to answer a command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -65,6 +65,13 @@ impl NodeHandle {
     /// The media task's counters.
     pub async fn media_stats(&self) -> Option<MediaStats> {
         self.request(Command::Stats).await
+    }
+
+    /// A metrics snapshot, if the media task answers within `timeout`.
+    pub(crate) async fn media_snapshot(&self, timeout: Duration) -> Option<NodeSnapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.try_send(Command::Snapshot(tx)).ok()?;
+        tokio::time::timeout(timeout, rx).await.ok()?.ok()
     }
 
     fn build(

@@ -1,0 +1,650 @@
+//! relais-metrics: the node's Prometheus registry.
+//!
+//! The media task keeps plain `u64` counters on its hot path; at scrape time the node fills
+//! a [`MetricsSnapshot`] from them and [`Metrics::observe`] turns it into Prometheus metrics:
+//! gauges are set, counters advance by the delta since the previous snapshot (never
+//! backwards), and [`Metrics::encode`] renders the text exposition format
+//! ([`CONTENT_TYPE`]).
+//!
+//! Privacy (DESIGN.md principle 4): every label value is a fixed string of this crate
+//! (`reason`, `version`); no address, port, endpoint, session or stream name can reach a
+//! label, because the snapshot carries only numbers.
+//!
+//! Metric names (all prefixed `relais_`):
+//!
+//! | name | type | meaning |
+//! |---|---|---|
+//! | `relais_conferences` | gauge | streams with at least one endpoint |
+//! | `relais_endpoints` | gauge | endpoints open |
+//! | `relais_largest_conference` | gauge | endpoints in the largest stream |
+//! | `relais_endpoints_sending_audio` | gauge | publishers with an audio line |
+//! | `relais_endpoints_sending_video` | gauge | publishers with a video line |
+//! | `relais_stress` | gauge | packet rate in+out / `limits.capacity_pps` (not clamped) |
+//! | `relais_healthy` | gauge | 1 when the media task answers, else 0 |
+//! | `relais_draining` | gauge | 1 while draining (always 0 for now) |
+//! | `relais_info{version}` | gauge | 1 |
+//! | `relais_packets_received_total` / `relais_packets_sent_total` | counter | UDP datagrams on the media port |
+//! | `relais_bytes_received_total` / `relais_bytes_sent_total` | counter | UDP payload bytes on the media port |
+//! | `relais_rtp_forwarded_total` | counter | RTP packets forwarded (one per receiver copy) |
+//! | `relais_retransmissions_total` | counter | packets answered from the retransmission cache |
+//! | `relais_keyframe_requests_total` | counter | PLIs sent to publishers |
+//! | `relais_ice_succeeded_total` / `relais_ice_failed_total` | counter | ICE outcomes per endpoint |
+//! | `relais_dtls_succeeded_total` / `relais_dtls_failed_total` | counter | DTLS handshake outcomes |
+//! | `relais_endpoints_created_total` / `relais_endpoints_expired_total` | counter | endpoint lifecycle |
+//! | `relais_dropped_packets_total{reason}` | counter | see [`DroppedPackets`] |
+//! | `relais_stun_dropped_total{reason}` | counter | see [`StunDropped`] |
+//! | `relais_conferences_by_size` | histogram | each scrape observes every conference's size |
+//!
+//! On Linux the standard `process_*` metrics (`process_cpu_seconds_total`,
+//! `process_resident_memory_bytes`, `process_open_fds`, …) are exported too.
+
+use std::sync::Mutex;
+
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
+
+pub use prometheus::Error;
+
+/// The content type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// Bucket upper bounds of `relais_conferences_by_size` (endpoints per conference).
+pub const CONFERENCE_SIZE_BUCKETS: [f64; 10] =
+    [1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0];
+
+/// Packets dropped by the node, by reason (`relais_dropped_packets_total{reason}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DroppedPackets {
+    /// `malformed`: neither STUN, DTLS, RTP nor RTCP, or RTP/RTCP the forwarder cannot parse.
+    pub malformed: u64,
+    /// `unknown_tuple`: non-STUN from a 5-tuple no endpoint selected (or from an endpoint the
+    /// forwarder no longer knows).
+    pub unknown_tuple: u64,
+    /// `unknown_ufrag`: STUN whose USERNAME names no endpoint.
+    pub unknown_ufrag: u64,
+    /// `srtp_auth_failed`: SRTP/SRTCP authentication failed.
+    pub srtp_auth_failed: u64,
+    /// `srtp_replay`: replayed or too old for the replay window.
+    pub srtp_replay: u64,
+    /// `srtp_other`: any other SRTP/SRTCP error.
+    pub srtp_other: u64,
+    /// `no_keys`: SRTP received before the handshake completed, or media to an endpoint
+    /// without keys or selected pair.
+    pub no_keys: u64,
+    /// `send_failed`: the socket refused a datagram.
+    pub send_failed: u64,
+    /// `queue_full`: an endpoint's DTLS queue was full.
+    pub queue_full: u64,
+    /// `unknown_stream`: RTP whose SSRC / payload type maps to no stream.
+    pub unknown_stream: u64,
+    /// `unsupported_rtx`: an RTX retransmission from a publisher (not unwrapped yet).
+    pub unsupported_rtx: u64,
+}
+
+impl DroppedPackets {
+    fn by_reason(&self) -> [(&'static str, u64); 11] {
+        [
+            ("malformed", self.malformed),
+            ("unknown_tuple", self.unknown_tuple),
+            ("unknown_ufrag", self.unknown_ufrag),
+            ("srtp_auth_failed", self.srtp_auth_failed),
+            ("srtp_replay", self.srtp_replay),
+            ("srtp_other", self.srtp_other),
+            ("no_keys", self.no_keys),
+            ("send_failed", self.send_failed),
+            ("queue_full", self.queue_full),
+            ("unknown_stream", self.unknown_stream),
+            ("unsupported_rtx", self.unsupported_rtx),
+        ]
+    }
+}
+
+/// STUN messages an endpoint's ICE agent dropped, by reason
+/// (`relais_stun_dropped_total{reason}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StunDropped {
+    /// `bad_integrity`: MESSAGE-INTEGRITY missing or wrong.
+    pub bad_integrity: u64,
+    /// `bad_username`: USERNAME not the session's.
+    pub bad_username: u64,
+    /// `bad_fingerprint`: FINGERPRINT missing or wrong.
+    pub bad_fingerprint: u64,
+    /// `malformed`: malformed or missing a required attribute.
+    pub malformed: u64,
+    /// `unexpected`: valid but not expected.
+    pub unexpected: u64,
+    /// `overflow`: could not be queued or answered.
+    pub overflow: u64,
+}
+
+impl StunDropped {
+    fn by_reason(&self) -> [(&'static str, u64); 6] {
+        [
+            ("bad_integrity", self.bad_integrity),
+            ("bad_username", self.bad_username),
+            ("bad_fingerprint", self.bad_fingerprint),
+            ("malformed", self.malformed),
+            ("unexpected", self.unexpected),
+            ("overflow", self.overflow),
+        ]
+    }
+}
+
+/// What the node reports at a scrape: current values and monotonic totals since start.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsSnapshot {
+    /// Endpoints of every conference (stream) with at least one endpoint; order irrelevant.
+    pub conference_sizes: Vec<u64>,
+    /// Endpoints open.
+    pub endpoints: u64,
+    /// Publishers with an audio line.
+    pub endpoints_sending_audio: u64,
+    /// Publishers with a video line.
+    pub endpoints_sending_video: u64,
+    /// Packet rate in+out over the last sampling interval / configured capacity.
+    pub stress: f64,
+    /// Whether the node is draining.
+    pub draining: bool,
+    /// UDP datagrams received on the media port.
+    pub packets_received: u64,
+    /// UDP datagrams sent from the media port.
+    pub packets_sent: u64,
+    /// UDP payload bytes received on the media port.
+    pub bytes_received: u64,
+    /// UDP payload bytes sent from the media port.
+    pub bytes_sent: u64,
+    /// RTP packets forwarded (one per receiver copy).
+    pub rtp_forwarded: u64,
+    /// Packets answered from the retransmission cache.
+    pub retransmissions: u64,
+    /// Keyframe requests (PLI) sent to publishers.
+    pub keyframe_requests: u64,
+    /// Endpoints whose ICE selected a pair (first time only).
+    pub ice_succeeded: u64,
+    /// Endpoints whose ICE failed or expired before ever selecting a pair.
+    pub ice_failed: u64,
+    /// DTLS handshakes completed.
+    pub dtls_succeeded: u64,
+    /// DTLS handshakes failed.
+    pub dtls_failed: u64,
+    /// Endpoints created.
+    pub endpoints_created: u64,
+    /// Endpoints closed by ICE consent expiry.
+    pub endpoints_expired: u64,
+    /// Dropped packets by reason.
+    pub dropped: DroppedPackets,
+    /// Dropped STUN by reason.
+    pub stun_dropped: StunDropped,
+}
+
+struct Counters {
+    packets_received: IntCounter,
+    packets_sent: IntCounter,
+    bytes_received: IntCounter,
+    bytes_sent: IntCounter,
+    rtp_forwarded: IntCounter,
+    retransmissions: IntCounter,
+    keyframe_requests: IntCounter,
+    ice_succeeded: IntCounter,
+    ice_failed: IntCounter,
+    dtls_succeeded: IntCounter,
+    dtls_failed: IntCounter,
+    endpoints_created: IntCounter,
+    endpoints_expired: IntCounter,
+    dropped: IntCounterVec,
+    stun_dropped: IntCounterVec,
+}
+
+/// The node's registry: owns every `relais_*` metric (and the process collector).
+pub struct Metrics {
+    registry: Registry,
+    conferences: IntGauge,
+    endpoints: IntGauge,
+    largest_conference: IntGauge,
+    endpoints_sending_audio: IntGauge,
+    endpoints_sending_video: IntGauge,
+    stress: Gauge,
+    healthy: IntGauge,
+    draining: IntGauge,
+    conferences_by_size: Histogram,
+    counters: Counters,
+    /// Serialises [`Metrics::observe`]: two concurrent scrapes must not both add a delta.
+    observe_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> Result<IntGauge, Error> {
+    let g = IntGauge::new(name, help)?;
+    registry.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> Result<IntCounter, Error> {
+    let c = IntCounter::new(name, help)?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str) -> Result<IntCounterVec, Error> {
+    let c = IntCounterVec::new(Opts::new(name, help), &["reason"])?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+/// Advances `counter` to `total` if `total` is ahead; never moves it backwards.
+fn advance(counter: &IntCounter, total: u64) {
+    let delta = total.saturating_sub(counter.get());
+    if delta > 0 {
+        counter.inc_by(delta);
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric registered; `version` is the `relais_info` label.
+    pub fn new(version: &str) -> Result<Self, Error> {
+        let r = Registry::new();
+        #[cfg(target_os = "linux")]
+        r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        let info = IntGaugeVec::new(
+            Opts::new("relais_info", "relais build information (always 1)"),
+            &["version"],
+        )?;
+        r.register(Box::new(info.clone()))?;
+        info.get_metric_with_label_values(&[version])?.set(1);
+
+        let stress = Gauge::new(
+            "relais_stress",
+            "Packet rate in+out over the last sampling interval divided by limits.capacity_pps (not clamped at 1)",
+        )?;
+        r.register(Box::new(stress.clone()))?;
+        let conferences_by_size = Histogram::with_opts(
+            HistogramOpts::new(
+                "relais_conferences_by_size",
+                "Conference sizes in endpoints; every scrape observes each current conference",
+            )
+            .buckets(CONFERENCE_SIZE_BUCKETS.to_vec()),
+        )?;
+        r.register(Box::new(conferences_by_size.clone()))?;
+
+        let counters = Counters {
+            packets_received: counter(
+                &r,
+                "relais_packets_received_total",
+                "UDP datagrams received on the media port",
+            )?,
+            packets_sent: counter(
+                &r,
+                "relais_packets_sent_total",
+                "UDP datagrams sent from the media port",
+            )?,
+            bytes_received: counter(
+                &r,
+                "relais_bytes_received_total",
+                "UDP payload bytes received on the media port",
+            )?,
+            bytes_sent: counter(
+                &r,
+                "relais_bytes_sent_total",
+                "UDP payload bytes sent from the media port",
+            )?,
+            rtp_forwarded: counter(
+                &r,
+                "relais_rtp_forwarded_total",
+                "RTP packets forwarded (one per receiver copy)",
+            )?,
+            retransmissions: counter(
+                &r,
+                "relais_retransmissions_total",
+                "Packets retransmitted from the cache on a receiver's NACK",
+            )?,
+            keyframe_requests: counter(
+                &r,
+                "relais_keyframe_requests_total",
+                "Keyframe requests (PLI) sent to publishers",
+            )?,
+            ice_succeeded: counter(
+                &r,
+                "relais_ice_succeeded_total",
+                "Endpoints whose ICE selected a candidate pair",
+            )?,
+            ice_failed: counter(
+                &r,
+                "relais_ice_failed_total",
+                "Endpoints whose ICE failed or expired before selecting a pair",
+            )?,
+            dtls_succeeded: counter(
+                &r,
+                "relais_dtls_succeeded_total",
+                "DTLS-SRTP handshakes completed",
+            )?,
+            dtls_failed: counter(
+                &r,
+                "relais_dtls_failed_total",
+                "DTLS-SRTP handshakes failed",
+            )?,
+            endpoints_created: counter(&r, "relais_endpoints_created_total", "Endpoints created")?,
+            endpoints_expired: counter(
+                &r,
+                "relais_endpoints_expired_total",
+                "Endpoints closed because ICE consent expired",
+            )?,
+            dropped: counter_vec(
+                &r,
+                "relais_dropped_packets_total",
+                "Packets dropped, by reason",
+            )?,
+            stun_dropped: counter_vec(
+                &r,
+                "relais_stun_dropped_total",
+                "STUN messages dropped by an endpoint's ICE agent, by reason",
+            )?,
+        };
+        // Every reason exists from the start (at 0), so rate() sees the first drop.
+        for (reason, _) in DroppedPackets::default().by_reason() {
+            counters.dropped.get_metric_with_label_values(&[reason])?;
+        }
+        for (reason, _) in StunDropped::default().by_reason() {
+            counters
+                .stun_dropped
+                .get_metric_with_label_values(&[reason])?;
+        }
+
+        Ok(Self {
+            conferences: gauge(
+                &r,
+                "relais_conferences",
+                "Conferences (streams with at least one endpoint)",
+            )?,
+            endpoints: gauge(&r, "relais_endpoints", "Endpoints open")?,
+            largest_conference: gauge(
+                &r,
+                "relais_largest_conference",
+                "Endpoints in the largest conference",
+            )?,
+            endpoints_sending_audio: gauge(
+                &r,
+                "relais_endpoints_sending_audio",
+                "Publishers with an audio line",
+            )?,
+            endpoints_sending_video: gauge(
+                &r,
+                "relais_endpoints_sending_video",
+                "Publishers with a video line",
+            )?,
+            healthy: gauge(
+                &r,
+                "relais_healthy",
+                "1 when the media task answers, 0 otherwise",
+            )?,
+            draining: gauge(&r, "relais_draining", "1 while the node drains")?,
+            stress,
+            conferences_by_size,
+            counters,
+            registry: r,
+            observe_lock: Mutex::new(()),
+        })
+    }
+
+    /// Applies a snapshot: sets the gauges (and `relais_healthy` to 1), advances counters by
+    /// their delta since the last snapshot, observes every conference size.
+    pub fn observe(&self, s: &MetricsSnapshot) {
+        let _guard = self.observe_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let g = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.conferences.set(g(s.conference_sizes.len() as u64));
+        self.endpoints.set(g(s.endpoints));
+        self.largest_conference
+            .set(g(s.conference_sizes.iter().copied().max().unwrap_or(0)));
+        self.endpoints_sending_audio
+            .set(g(s.endpoints_sending_audio));
+        self.endpoints_sending_video
+            .set(g(s.endpoints_sending_video));
+        self.stress.set(s.stress);
+        self.healthy.set(1);
+        self.draining.set(i64::from(s.draining));
+        for &size in &s.conference_sizes {
+            self.conferences_by_size.observe(size as f64);
+        }
+        let c = &self.counters;
+        advance(&c.packets_received, s.packets_received);
+        advance(&c.packets_sent, s.packets_sent);
+        advance(&c.bytes_received, s.bytes_received);
+        advance(&c.bytes_sent, s.bytes_sent);
+        advance(&c.rtp_forwarded, s.rtp_forwarded);
+        advance(&c.retransmissions, s.retransmissions);
+        advance(&c.keyframe_requests, s.keyframe_requests);
+        advance(&c.ice_succeeded, s.ice_succeeded);
+        advance(&c.ice_failed, s.ice_failed);
+        advance(&c.dtls_succeeded, s.dtls_succeeded);
+        advance(&c.dtls_failed, s.dtls_failed);
+        advance(&c.endpoints_created, s.endpoints_created);
+        advance(&c.endpoints_expired, s.endpoints_expired);
+        for (reason, total) in s.dropped.by_reason() {
+            if let Ok(counter) = c.dropped.get_metric_with_label_values(&[reason]) {
+                advance(&counter, total);
+            }
+        }
+        for (reason, total) in s.stun_dropped.by_reason() {
+            if let Ok(counter) = c.stun_dropped.get_metric_with_label_values(&[reason]) {
+                advance(&counter, total);
+            }
+        }
+    }
+
+    /// Marks the node unhealthy (the media task did not answer); other metrics keep their
+    /// last values.
+    pub fn set_unhealthy(&self) {
+        self.healthy.set(0);
+    }
+
+    /// The registry's metrics in the Prometheus text format ([`CONTENT_TYPE`]).
+    pub fn encode(&self) -> Result<String, Error> {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        String::from_utf8(out).map_err(|e| Error::Msg(e.to_string()))
+    }
+
+    /// The registry, to gather metric families directly.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use prometheus::proto::MetricType;
+
+    fn value(m: &Metrics, name: &str, reason: Option<&str>) -> f64 {
+        let families = m.registry().gather();
+        let family = families
+            .iter()
+            .find(|f| f.name() == name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        let metric = family
+            .get_metric()
+            .iter()
+            .find(|m| {
+                reason.is_none_or(|r| {
+                    m.get_label()
+                        .iter()
+                        .any(|l| l.name() == "reason" && l.value() == r)
+                })
+            })
+            .unwrap();
+        match family.get_field_type() {
+            MetricType::COUNTER => metric.get_counter().get_value(),
+            MetricType::GAUGE => metric.get_gauge().get_value(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn snapshot(n: u64) -> MetricsSnapshot {
+        MetricsSnapshot {
+            conference_sizes: vec![1, 3, 7],
+            endpoints: 11,
+            endpoints_sending_audio: 2,
+            endpoints_sending_video: 3,
+            stress: 1.5,
+            draining: false,
+            packets_received: 100 * n,
+            packets_sent: 200 * n,
+            bytes_received: 1000 * n,
+            bytes_sent: 2000 * n,
+            rtp_forwarded: 50 * n,
+            retransmissions: n,
+            keyframe_requests: n,
+            ice_succeeded: n,
+            ice_failed: n,
+            dtls_succeeded: n,
+            dtls_failed: n,
+            endpoints_created: 4 * n,
+            endpoints_expired: n,
+            dropped: DroppedPackets {
+                srtp_auth_failed: 5 * n,
+                queue_full: n,
+                ..DroppedPackets::default()
+            },
+            stun_dropped: StunDropped {
+                bad_integrity: 3 * n,
+                ..StunDropped::default()
+            },
+        }
+    }
+
+    #[test]
+    fn observe_advances_counters_by_deltas_never_backwards() {
+        let m = Metrics::new("1.2.3").unwrap();
+        m.observe(&snapshot(1));
+        assert_eq!(value(&m, "relais_packets_received_total", None), 100.0);
+        m.observe(&snapshot(3));
+        assert_eq!(value(&m, "relais_packets_received_total", None), 300.0);
+        assert_eq!(value(&m, "relais_bytes_sent_total", None), 6000.0);
+        assert_eq!(
+            value(&m, "relais_dropped_packets_total", Some("srtp_auth_failed")),
+            15.0
+        );
+        assert_eq!(
+            value(&m, "relais_dropped_packets_total", Some("malformed")),
+            0.0
+        );
+        assert_eq!(
+            value(&m, "relais_stun_dropped_total", Some("bad_integrity")),
+            9.0
+        );
+        // A smaller total (a bug or a reset) never moves a counter back.
+        m.observe(&snapshot(2));
+        assert_eq!(value(&m, "relais_packets_received_total", None), 300.0);
+        m.observe(&snapshot(3));
+        assert_eq!(value(&m, "relais_packets_received_total", None), 300.0);
+        assert_eq!(value(&m, "relais_conferences", None), 3.0);
+        assert_eq!(value(&m, "relais_largest_conference", None), 7.0);
+        assert_eq!(value(&m, "relais_stress", None), 1.5);
+        assert_eq!(value(&m, "relais_healthy", None), 1.0);
+        m.set_unhealthy();
+        assert_eq!(value(&m, "relais_healthy", None), 0.0);
+    }
+
+    #[test]
+    fn histogram_counts_every_conference_at_each_scrape() {
+        let m = Metrics::new("x").unwrap();
+        m.observe(&snapshot(1));
+        m.observe(&snapshot(1));
+        let families = m.registry().gather();
+        let h = families
+            .iter()
+            .find(|f| f.name() == "relais_conferences_by_size")
+            .unwrap()
+            .get_metric()[0]
+            .get_histogram();
+        assert_eq!(h.get_sample_count(), 6);
+        assert_eq!(h.get_sample_sum(), 22.0);
+        let buckets: Vec<(f64, u64)> = h
+            .get_bucket()
+            .iter()
+            .map(|b| (b.upper_bound(), b.cumulative_count()))
+            .collect();
+        assert_eq!(buckets.len(), CONFERENCE_SIZE_BUCKETS.len());
+        assert_eq!(buckets[0], (1.0, 2));
+        assert_eq!(buckets[2], (3.0, 4));
+        assert_eq!(buckets[3], (5.0, 4));
+        assert_eq!(buckets[4], (10.0, 6));
+    }
+
+    #[test]
+    fn exposition_has_every_name_and_parses() {
+        let m = Metrics::new("0.1.0").unwrap();
+        m.observe(&snapshot(1));
+        let text = m.encode().unwrap();
+        for name in [
+            "relais_conferences",
+            "relais_endpoints",
+            "relais_largest_conference",
+            "relais_endpoints_sending_audio",
+            "relais_endpoints_sending_video",
+            "relais_stress",
+            "relais_healthy",
+            "relais_draining",
+            "relais_packets_received_total",
+            "relais_packets_sent_total",
+            "relais_bytes_received_total",
+            "relais_bytes_sent_total",
+            "relais_rtp_forwarded_total",
+            "relais_retransmissions_total",
+            "relais_keyframe_requests_total",
+            "relais_ice_succeeded_total",
+            "relais_ice_failed_total",
+            "relais_dtls_succeeded_total",
+            "relais_dtls_failed_total",
+            "relais_endpoints_created_total",
+            "relais_endpoints_expired_total",
+            "relais_dropped_packets_total",
+            "relais_stun_dropped_total",
+            "relais_conferences_by_size",
+            "relais_info",
+        ] {
+            assert!(
+                text.lines().any(|l| l == format!("# TYPE {name} gauge")
+                    || l == format!("# TYPE {name} counter")
+                    || l == format!("# TYPE {name} histogram")),
+                "{name} has no TYPE line"
+            );
+        }
+        assert!(text.contains("relais_info{version=\"0.1.0\"} 1\n"));
+        assert!(text.contains("relais_conferences_by_size_bucket{le=\"500\"} 3\n"));
+        assert!(text.contains("relais_conferences_by_size_bucket{le=\"+Inf\"} 3\n"));
+        assert!(text.contains("relais_dropped_packets_total{reason=\"queue_full\"} 1\n"));
+        #[cfg(target_os = "linux")]
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+        ] {
+            assert!(text.contains(&format!("\n{name} ")), "{name} missing");
+        }
+        // Every sample line is `name[{labels}] value` with a number as value.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            assert!(
+                value.parse::<f64>().is_ok() || value == "+Inf",
+                "bad value in {line}"
+            );
+            let name = series.split('{').next().unwrap();
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+                "bad name in {line}"
+            );
+        }
+    }
+}
