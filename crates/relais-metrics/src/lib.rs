@@ -81,10 +81,12 @@ pub struct DroppedPackets {
     pub unknown_stream: u64,
     /// `unsupported_rtx`: an RTX retransmission from a publisher (not unwrapped yet).
     pub unsupported_rtx: u64,
+    /// `rate_limited`: over `limits.max_packet_rate_per_source` for its endpoint.
+    pub rate_limited: u64,
 }
 
 impl DroppedPackets {
-    fn by_reason(&self) -> [(&'static str, u64); 11] {
+    fn by_reason(&self) -> [(&'static str, u64); 12] {
         [
             ("malformed", self.malformed),
             ("unknown_tuple", self.unknown_tuple),
@@ -97,6 +99,7 @@ impl DroppedPackets {
             ("queue_full", self.queue_full),
             ("unknown_stream", self.unknown_stream),
             ("unsupported_rtx", self.unsupported_rtx),
+            ("rate_limited", self.rate_limited),
         ]
     }
 }

@@ -43,8 +43,8 @@ pub enum WhipError {
     #[error("unsupported: {0}")]
     Unsupported(String),
     /// The node is shutting down or full (503).
-    #[error("service unavailable")]
-    Unavailable,
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
     /// Anything else (500); the text is logged, not sent.
     #[error("internal error")]
     Internal,
@@ -318,7 +318,7 @@ mod routes {
             WhipError::BadOffer(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
             WhipError::NotFound => text(StatusCode::NOT_FOUND, error.to_string()),
             WhipError::Unsupported(m) => text(StatusCode::UNPROCESSABLE_ENTITY, m.clone()),
-            WhipError::Unavailable => text(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+            WhipError::Unavailable(_) => text(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
             WhipError::Internal => {
                 tracing::error!(
                     ?kind,

@@ -59,7 +59,7 @@ impl WhipBackend for Fake {
             .unwrap()
             .push(Call::Create(kind, stream.clone()));
         match stream.as_str() {
-            "full" => Err(WhipError::Unavailable),
+            "full" => Err(WhipError::Unavailable("the node is full".to_owned())),
             "broken" => Err(WhipError::Internal),
             "nope" => Err(WhipError::Unsupported("no video codec in common".into())),
             _ => Ok(CreatedSession {

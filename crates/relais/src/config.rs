@@ -34,6 +34,20 @@ optional key):
   RELAIS_LOG_LEVEL                           [log.level] error, warn, info, debug or trace
   RELAIS_LIMITS_CAPACITY_PPS                 [limits.capacity_pps] packets/s (in + out) at stress 1
   RELAIS_LIMITS_MAX_STRESS                   [limits.max_stress] /about/ready answers 503 at or above it
+  RELAIS_LIMITS_DRAIN_TIMEOUT_S
+      [limits.drain_timeout_s] seconds a drain waits for calls to end (0-3600)
+  RELAIS_LIMITS_MAX_ENDPOINTS_PER_CONFERENCE
+      [limits.max_endpoints_per_conference] endpoints one conference (stream) may have
+  RELAIS_LIMITS_MAX_CONFERENCES
+      [limits.max_conferences] conferences (streams) the node hosts
+  RELAIS_LIMITS_MAX_SSRCS_PER_ENDPOINT
+      [limits.max_ssrcs_per_endpoint] media sources a publisher may announce and send
+  RELAIS_LIMITS_MAX_PACKET_RATE_PER_SOURCE
+      [limits.max_packet_rate_per_source] RTP/RTCP packets/s accepted from one endpoint
+  RELAIS_LIMITS_MAX_SESSIONS_PER_SECOND
+      [limits.max_sessions_per_second] WHIP/WHEP sessions created per second, node-wide
+  RELAIS_LIMITS_MAX_DTLS_HANDSHAKES_IN_FLIGHT
+      [limits.max_dtls_handshakes_in_flight] endpoints whose DTLS handshake is not done yet
 
 Prefer the environment (or a file readable only by the service) over flags for tokens: flags \
 are visible to every local user in the process list.";
@@ -89,11 +103,25 @@ pub enum Key {
     LimitsCapacityPps,
     /// `limits.max_stress`
     LimitsMaxStress,
+    /// `limits.drain_timeout_s`
+    LimitsDrainTimeoutS,
+    /// `limits.max_endpoints_per_conference`
+    LimitsMaxEndpointsPerConference,
+    /// `limits.max_conferences`
+    LimitsMaxConferences,
+    /// `limits.max_ssrcs_per_endpoint`
+    LimitsMaxSsrcsPerEndpoint,
+    /// `limits.max_packet_rate_per_source`
+    LimitsMaxPacketRatePerSource,
+    /// `limits.max_sessions_per_second`
+    LimitsMaxSessionsPerSecond,
+    /// `limits.max_dtls_handshakes_in_flight`
+    LimitsMaxDtlsHandshakesInFlight,
 }
 
 impl Key {
     /// Every key.
-    pub const ALL: [Key; 12] = [
+    pub const ALL: [Key; 19] = [
         Key::MediaBind,
         Key::MediaAnnouncedAddresses,
         Key::HttpPublicBind,
@@ -106,6 +134,13 @@ impl Key {
         Key::LogLevel,
         Key::LimitsCapacityPps,
         Key::LimitsMaxStress,
+        Key::LimitsDrainTimeoutS,
+        Key::LimitsMaxEndpointsPerConference,
+        Key::LimitsMaxConferences,
+        Key::LimitsMaxSsrcsPerEndpoint,
+        Key::LimitsMaxPacketRatePerSource,
+        Key::LimitsMaxSessionsPerSecond,
+        Key::LimitsMaxDtlsHandshakesInFlight,
     ];
 
     /// The key's name in the file, `section.key`.
@@ -123,6 +158,13 @@ impl Key {
             Key::LogLevel => "log.level",
             Key::LimitsCapacityPps => "limits.capacity_pps",
             Key::LimitsMaxStress => "limits.max_stress",
+            Key::LimitsDrainTimeoutS => "limits.drain_timeout_s",
+            Key::LimitsMaxEndpointsPerConference => "limits.max_endpoints_per_conference",
+            Key::LimitsMaxConferences => "limits.max_conferences",
+            Key::LimitsMaxSsrcsPerEndpoint => "limits.max_ssrcs_per_endpoint",
+            Key::LimitsMaxPacketRatePerSource => "limits.max_packet_rate_per_source",
+            Key::LimitsMaxSessionsPerSecond => "limits.max_sessions_per_second",
+            Key::LimitsMaxDtlsHandshakesInFlight => "limits.max_dtls_handshakes_in_flight",
         }
     }
 
@@ -141,6 +183,13 @@ impl Key {
             Key::LogLevel => "RELAIS_LOG_LEVEL",
             Key::LimitsCapacityPps => "RELAIS_LIMITS_CAPACITY_PPS",
             Key::LimitsMaxStress => "RELAIS_LIMITS_MAX_STRESS",
+            Key::LimitsDrainTimeoutS => "RELAIS_LIMITS_DRAIN_TIMEOUT_S",
+            Key::LimitsMaxEndpointsPerConference => "RELAIS_LIMITS_MAX_ENDPOINTS_PER_CONFERENCE",
+            Key::LimitsMaxConferences => "RELAIS_LIMITS_MAX_CONFERENCES",
+            Key::LimitsMaxSsrcsPerEndpoint => "RELAIS_LIMITS_MAX_SSRCS_PER_ENDPOINT",
+            Key::LimitsMaxPacketRatePerSource => "RELAIS_LIMITS_MAX_PACKET_RATE_PER_SOURCE",
+            Key::LimitsMaxSessionsPerSecond => "RELAIS_LIMITS_MAX_SESSIONS_PER_SECOND",
+            Key::LimitsMaxDtlsHandshakesInFlight => "RELAIS_LIMITS_MAX_DTLS_HANDSHAKES_IN_FLIGHT",
         }
     }
 
@@ -159,6 +208,13 @@ impl Key {
             Key::LogLevel => "--log-level",
             Key::LimitsCapacityPps => "--limits-capacity-pps",
             Key::LimitsMaxStress => "--limits-max-stress",
+            Key::LimitsDrainTimeoutS => "--limits-drain-timeout-s",
+            Key::LimitsMaxEndpointsPerConference => "--limits-max-endpoints-per-conference",
+            Key::LimitsMaxConferences => "--limits-max-conferences",
+            Key::LimitsMaxSsrcsPerEndpoint => "--limits-max-ssrcs-per-endpoint",
+            Key::LimitsMaxPacketRatePerSource => "--limits-max-packet-rate-per-source",
+            Key::LimitsMaxSessionsPerSecond => "--limits-max-sessions-per-second",
+            Key::LimitsMaxDtlsHandshakesInFlight => "--limits-max-dtls-handshakes-in-flight",
         }
     }
 }
@@ -282,6 +338,48 @@ impl Layer {
             Key::LimitsMaxStress,
             file.limits.max_stress.map(|n| Value::Text(n.to_string())),
         );
+        push(
+            Key::LimitsDrainTimeoutS,
+            file.limits
+                .drain_timeout_s
+                .map(|n| Value::Text(n.to_string())),
+        );
+        push(
+            Key::LimitsMaxEndpointsPerConference,
+            file.limits
+                .max_endpoints_per_conference
+                .map(|n| Value::Text(n.to_string())),
+        );
+        push(
+            Key::LimitsMaxConferences,
+            file.limits
+                .max_conferences
+                .map(|n| Value::Text(n.to_string())),
+        );
+        push(
+            Key::LimitsMaxSsrcsPerEndpoint,
+            file.limits
+                .max_ssrcs_per_endpoint
+                .map(|n| Value::Text(n.to_string())),
+        );
+        push(
+            Key::LimitsMaxPacketRatePerSource,
+            file.limits
+                .max_packet_rate_per_source
+                .map(|n| Value::Text(n.to_string())),
+        );
+        push(
+            Key::LimitsMaxSessionsPerSecond,
+            file.limits
+                .max_sessions_per_second
+                .map(|n| Value::Text(n.to_string())),
+        );
+        push(
+            Key::LimitsMaxDtlsHandshakesInFlight,
+            file.limits
+                .max_dtls_handshakes_in_flight
+                .map(|n| Value::Text(n.to_string())),
+        );
         Ok(layer)
     }
 }
@@ -349,6 +447,20 @@ struct FileLimits {
     capacity_pps: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_stress: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drain_timeout_s: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_endpoints_per_conference: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_conferences: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_ssrcs_per_endpoint: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_packet_rate_per_source: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_sessions_per_second: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_dtls_handshakes_in_flight: Option<u64>,
 }
 
 /// A secret (a bearer token). Its `Debug` form does not show it.
@@ -481,6 +593,25 @@ pub struct LimitsConfig {
     pub capacity_pps: u64,
     /// `/about/ready` answers 503 while stress is at or above this.
     pub max_stress: f64,
+    /// Seconds a drain (SIGTERM, `POST /colibri/shutdown`) waits for the last endpoint to
+    /// leave before closing the rest and exiting.
+    pub drain_timeout_s: u64,
+    /// Endpoints one conference (WHIP/WHEP stream) may have; more are refused (503).
+    pub max_endpoints_per_conference: u64,
+    /// Conferences (streams with endpoints) the node hosts; a new one beyond is refused (503).
+    pub max_conferences: u64,
+    /// Media sources (SSRCs without RTX, or simulcast rids) a publisher's offer may
+    /// announce (more: 422); also the SRTP receiver's SSRC cap (more distinct SSRCs dropped).
+    pub max_ssrcs_per_endpoint: u64,
+    /// RTP/RTCP packets per second accepted from one endpoint (token bucket, burst one
+    /// second's worth); excess dropped before SRTP.
+    pub max_packet_rate_per_source: u64,
+    /// WHIP/WHEP sessions created per second, node-wide (token bucket, burst one
+    /// second's worth); more are refused (503).
+    pub max_sessions_per_second: u64,
+    /// Endpoints whose DTLS handshake is not complete; a new session beyond is
+    /// refused (503).
+    pub max_dtls_handshakes_in_flight: u64,
 }
 
 /// The node's effective configuration.
@@ -541,6 +672,13 @@ impl Config {
             limits: LimitsConfig {
                 capacity_pps: 50_000,
                 max_stress: 0.9,
+                drain_timeout_s: 300,
+                max_endpoints_per_conference: 500,
+                max_conferences: 1000,
+                max_ssrcs_per_endpoint: 20,
+                max_packet_rate_per_source: 5000,
+                max_sessions_per_second: 50,
+                max_dtls_handshakes_in_flight: 200,
             },
         };
         let mut layer = Layer::from_toml("(built-in)", DEFAULT_TOML)?;
@@ -587,6 +725,34 @@ impl Config {
                     self.limits.capacity_pps = capacity(value).map_err(invalid)?
                 }
                 Key::LimitsMaxStress => self.limits.max_stress = stress(value).map_err(invalid)?,
+                Key::LimitsDrainTimeoutS => {
+                    self.limits.drain_timeout_s =
+                        whole(value, 0, MAX_DRAIN_TIMEOUT_S, "300").map_err(invalid)?
+                }
+                Key::LimitsMaxEndpointsPerConference => {
+                    self.limits.max_endpoints_per_conference =
+                        whole(value, 1, u64::from(u32::MAX), "500").map_err(invalid)?
+                }
+                Key::LimitsMaxConferences => {
+                    self.limits.max_conferences =
+                        whole(value, 1, u64::from(u32::MAX), "1000").map_err(invalid)?
+                }
+                Key::LimitsMaxSsrcsPerEndpoint => {
+                    self.limits.max_ssrcs_per_endpoint =
+                        whole(value, 1, u64::from(u32::MAX), "20").map_err(invalid)?
+                }
+                Key::LimitsMaxPacketRatePerSource => {
+                    self.limits.max_packet_rate_per_source =
+                        whole(value, 1, u64::from(u32::MAX), "5000").map_err(invalid)?
+                }
+                Key::LimitsMaxSessionsPerSecond => {
+                    self.limits.max_sessions_per_second =
+                        whole(value, 1, u64::from(u32::MAX), "50").map_err(invalid)?
+                }
+                Key::LimitsMaxDtlsHandshakesInFlight => {
+                    self.limits.max_dtls_handshakes_in_flight =
+                        whole(value, 1, u64::from(u32::MAX), "200").map_err(invalid)?
+                }
             }
         }
         Ok(())
@@ -641,6 +807,13 @@ impl Config {
             limits: FileLimits {
                 capacity_pps: Some(self.limits.capacity_pps),
                 max_stress: Some(self.limits.max_stress),
+                drain_timeout_s: Some(self.limits.drain_timeout_s),
+                max_endpoints_per_conference: Some(self.limits.max_endpoints_per_conference),
+                max_conferences: Some(self.limits.max_conferences),
+                max_ssrcs_per_endpoint: Some(self.limits.max_ssrcs_per_endpoint),
+                max_packet_rate_per_source: Some(self.limits.max_packet_rate_per_source),
+                max_sessions_per_second: Some(self.limits.max_sessions_per_second),
+                max_dtls_handshakes_in_flight: Some(self.limits.max_dtls_handshakes_in_flight),
             },
         };
         toml::to_string(&file)
@@ -730,6 +903,19 @@ fn capacity(value: &Value) -> Result<u64, String> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!(
             "'{s}' is not a packet rate (expected a whole number above 0, e.g. 50000)"
+        )),
+    }
+}
+
+/// The longest `limits.drain_timeout_s` (an hour).
+pub const MAX_DRAIN_TIMEOUT_S: u64 = 3600;
+
+fn whole(value: &Value, min: u64, max: u64, example: &str) -> Result<u64, String> {
+    let s = text(value)?.unwrap_or_default();
+    match s.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not a whole number from {min} to {max} (e.g. {example})"
         )),
     }
 }
@@ -849,6 +1035,57 @@ mod tests {
         assert_eq!(c.log.level, LogLevel::Info);
         assert_eq!(c.limits.capacity_pps, 50_000);
         assert_eq!(c.limits.max_stress, 0.9);
+        assert_eq!(c.limits.drain_timeout_s, 300);
+        assert_eq!(c.limits.max_endpoints_per_conference, 500);
+        assert_eq!(c.limits.max_conferences, 1000);
+        assert_eq!(c.limits.max_ssrcs_per_endpoint, 20);
+        assert_eq!(c.limits.max_packet_rate_per_source, 5000);
+        assert_eq!(c.limits.max_sessions_per_second, 50);
+        assert_eq!(c.limits.max_dtls_handshakes_in_flight, 200);
+    }
+
+    #[test]
+    fn abuse_limits_and_drain_timeout_from_every_source() {
+        let file = "[limits]\ndrain_timeout_s = 60\nmax_conferences = 7\n\
+                    max_ssrcs_per_endpoint = 4\n";
+        let c = load(Some(("f.toml", file)), &no_env, &cli()).unwrap();
+        assert_eq!(c.limits.drain_timeout_s, 60);
+        assert_eq!(c.limits.max_conferences, 7);
+        assert_eq!(c.limits.max_ssrcs_per_endpoint, 4);
+        let env = |k: &str| match k {
+            "RELAIS_LIMITS_DRAIN_TIMEOUT_S" => Some("0".to_owned()),
+            "RELAIS_LIMITS_MAX_PACKET_RATE_PER_SOURCE" => Some("100".to_owned()),
+            _ => None,
+        };
+        let mut flags = cli();
+        flags.set(Key::LimitsMaxSessionsPerSecond, "3");
+        flags.set(Key::LimitsMaxEndpointsPerConference, "2");
+        flags.set(Key::LimitsMaxDtlsHandshakesInFlight, "9");
+        let c = load(Some(("f.toml", file)), &env, &flags).unwrap();
+        assert_eq!(c.limits.drain_timeout_s, 0);
+        assert_eq!(c.limits.max_packet_rate_per_source, 100);
+        assert_eq!(c.limits.max_sessions_per_second, 3);
+        assert_eq!(c.limits.max_endpoints_per_conference, 2);
+        assert_eq!(c.limits.max_dtls_handshakes_in_flight, 9);
+        assert_eq!(c.limits.max_conferences, 7);
+
+        let e = err(None, &[("RELAIS_LIMITS_DRAIN_TIMEOUT_S", "3601")], &cli());
+        assert_eq!(
+            e.to_string(),
+            "RELAIS_LIMITS_DRAIN_TIMEOUT_S: '3601' is not a whole number from 0 to 3600 (e.g. 300)"
+        );
+        let mut flags = cli();
+        flags.set(Key::LimitsMaxConferences, "0");
+        let e = err(None, &[], &flags);
+        assert!(e
+            .to_string()
+            .starts_with("--limits-max-conferences: '0' is not a whole number from 1 to"));
+        let e = err(
+            Some(("relais.toml", "[limits]\nmax_ssrcs_per_endpoint = -1\n")),
+            &[],
+            &cli(),
+        );
+        assert!(e.to_string().contains("max_ssrcs_per_endpoint"), "{e}");
     }
 
     #[test]
@@ -1072,6 +1309,8 @@ mod tests {
         flags.set(Key::HttpWhipBearerToken, "abc");
         flags.set(Key::LimitsCapacityPps, "12345");
         flags.set(Key::LimitsMaxStress, "0.8");
+        flags.set(Key::LimitsDrainTimeoutS, "42");
+        flags.set(Key::LimitsMaxSsrcsPerEndpoint, "3");
         let c = load(None, &no_env, &flags).unwrap();
         let text = c.to_toml(false).unwrap();
         let back = load(Some(("printed", &text)), &no_env, &cli()).unwrap();

@@ -2,7 +2,8 @@
 //!
 //! Loads and validates its configuration (`--print-config` prints it; a bad value exits with
 //! status 2), then serves: the media UDP port, WHIP/WHEP and the demo page on the public HTTP
-//! listener, health and version on the private one, until Ctrl-C or SIGTERM.
+//! listener, health and version on the private one. SIGTERM drains (a second SIGTERM stops at
+//! once), Ctrl-C/SIGINT stops at once; both exit 0.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use relais::config::{self, Key, Layer, Origin};
+use relais::node::Signal;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -84,6 +86,40 @@ struct Cli {
     /// [limits.max_stress] /about/ready answers 503 at or above this stress. Default 0.9.
     #[arg(long, value_name = "STRESS")]
     limits_max_stress: Option<String>,
+
+    /// [limits.drain_timeout_s] Seconds a drain (SIGTERM, POST /colibri/shutdown) waits
+    /// for calls to end before closing them and exiting 0; 0 to 3600. Default 300.
+    #[arg(long, value_name = "SECONDS")]
+    limits_drain_timeout_s: Option<String>,
+
+    /// [limits.max_endpoints_per_conference] Endpoints one conference (stream) may have.
+    /// Default 500.
+    #[arg(long, value_name = "N")]
+    limits_max_endpoints_per_conference: Option<String>,
+
+    /// [limits.max_conferences] Conferences (streams) the node hosts at once. Default 1000.
+    #[arg(long, value_name = "N")]
+    limits_max_conferences: Option<String>,
+
+    /// [limits.max_ssrcs_per_endpoint] Media sources a publisher may announce (offer)
+    /// and SSRCs the SRTP receiver accepts per endpoint. Default 20.
+    #[arg(long, value_name = "N")]
+    limits_max_ssrcs_per_endpoint: Option<String>,
+
+    /// [limits.max_packet_rate_per_source] RTP/RTCP packets per second accepted from one
+    /// endpoint. Default 5000.
+    #[arg(long, value_name = "PPS")]
+    limits_max_packet_rate_per_source: Option<String>,
+
+    /// [limits.max_sessions_per_second] WHIP/WHEP sessions created per second, node-wide.
+    /// Default 50.
+    #[arg(long, value_name = "N")]
+    limits_max_sessions_per_second: Option<String>,
+
+    /// [limits.max_dtls_handshakes_in_flight] Endpoints with a DTLS handshake not yet
+    /// complete. Default 200.
+    #[arg(long, value_name = "N")]
+    limits_max_dtls_handshakes_in_flight: Option<String>,
 }
 
 impl Cli {
@@ -111,6 +147,28 @@ impl Cli {
             (Key::LogLevel, &self.log_level),
             (Key::LimitsCapacityPps, &self.limits_capacity_pps),
             (Key::LimitsMaxStress, &self.limits_max_stress),
+            (Key::LimitsDrainTimeoutS, &self.limits_drain_timeout_s),
+            (
+                Key::LimitsMaxEndpointsPerConference,
+                &self.limits_max_endpoints_per_conference,
+            ),
+            (Key::LimitsMaxConferences, &self.limits_max_conferences),
+            (
+                Key::LimitsMaxSsrcsPerEndpoint,
+                &self.limits_max_ssrcs_per_endpoint,
+            ),
+            (
+                Key::LimitsMaxPacketRatePerSource,
+                &self.limits_max_packet_rate_per_source,
+            ),
+            (
+                Key::LimitsMaxSessionsPerSecond,
+                &self.limits_max_sessions_per_second,
+            ),
+            (
+                Key::LimitsMaxDtlsHandshakesInFlight,
+                &self.limits_max_dtls_handshakes_in_flight,
+            ),
         ];
         for (key, value) in flags {
             if let Some(value) = value {
@@ -146,31 +204,45 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    runtime.block_on(relais::node::run(config, shutdown_signal()))?;
+    runtime.block_on(async {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(forward_signals(tx));
+        relais::node::run(config, rx).await
+    })?;
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Forwards SIGTERM (drain; a second one stops) and Ctrl-C/SIGINT (stop at once) to the node.
+async fn forward_signals(tx: tokio::sync::mpsc::Sender<Signal>) {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    loop {
+        let ctrl_c = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(unix)]
+        let term = async {
+            match terminate.as_mut() {
+                Some(signal) => {
+                    if signal.recv().await.is_none() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        let signal = tokio::select! {
+            () = ctrl_c => Signal::Interrupt,
+            () = term => Signal::Terminate,
+        };
+        if tx.send(signal).await.is_err() {
+            return;
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }
 

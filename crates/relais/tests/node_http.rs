@@ -180,8 +180,9 @@ fn garbage_on_the_media_port_is_dropped_and_counted() {
     assert!(!node.log_text().contains(&port), "{}", node.log_text());
 }
 
+/// The first SIGTERM drains (the session stays open); the second closes it and exits 0.
 #[test]
-fn sigterm_shuts_down_cleanly_with_a_session_open() {
+fn second_sigterm_shuts_down_cleanly_with_a_session_open() {
     let mut node = Node::start(&[]);
     let r = http(
         node.public,
@@ -191,6 +192,17 @@ fn sigterm_shuts_down_cleanly_with_a_session_open() {
     )
     .unwrap();
     assert_eq!(r.status, 201);
+    node.sigterm();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while http(node.private, "GET", "/about/ready", None)
+        .unwrap()
+        .status
+        != 503
+    {
+        assert!(std::time::Instant::now() < until, "not draining");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(node.is_running());
     assert!(node.terminate(), "{}", node.log_text());
     let log = node.log_text();
     assert!(log.contains("closed: node shutting down"), "{log}");

@@ -45,6 +45,10 @@ pub(crate) struct Endpoint {
     pub(crate) sends_video: bool,
     /// Whether this endpoint's ICE outcome (succeeded or failed) was counted.
     pub(crate) ice_outcome_counted: bool,
+    /// RTP/RTCP accepted from this endpoint (`limits.max_packet_rate_per_source`).
+    pub(crate) rate: super::media::TokenBucket,
+    /// When signalling created it (for the connect timeout).
+    pub(crate) created: std::time::Instant,
 }
 
 impl Endpoint {

@@ -11,12 +11,15 @@ use axum::http::{
 };
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use relais_metrics::Metrics;
 use relais_whip::http::WhipConfig;
 
+use tokio::sync::mpsc;
+
 use super::signalling::NodeHandle;
+use super::Control;
 use crate::config::Config;
 
 /// How long the health check waits for the media task.
@@ -41,16 +44,23 @@ struct PrivateState {
     token: Option<String>,
     metrics: Arc<Metrics>,
     max_stress: f64,
+    control: mpsc::Sender<Control>,
 }
 
 /// The private listener's routes: `/about/health` (200, empty, while the media task
 /// answers; 503 otherwise), `/about/ready` (200 when healthy, not draining and under
 /// `limits.max_stress`; 503 with the reason otherwise), `/about/version` (JSON),
 /// `/about/stats` (the media task's counters, JSON), `/metrics` (Prometheus text) and
-/// `/colibri/stats` (JVB-style flat JSON). With `http.private_api_token` set every route but
+/// `/colibri/stats` (JVB-style flat JSON) and `POST /colibri/shutdown` (start a graceful
+/// drain; 200 `draining`). With `http.private_api_token` set every route but
 /// the two probes needs the bearer token: liveness and readiness reveal nothing but a status,
 /// and orchestrators (systemd, Kubernetes' kubelet) cannot present a secret.
-pub(crate) fn private_router(handle: NodeHandle, config: &Config, metrics: Arc<Metrics>) -> Router {
+pub(crate) fn private_router(
+    handle: NodeHandle,
+    config: &Config,
+    metrics: Arc<Metrics>,
+    control: mpsc::Sender<Control>,
+) -> Router {
     let state = PrivateState {
         handle,
         token: config
@@ -60,6 +70,7 @@ pub(crate) fn private_router(handle: NodeHandle, config: &Config, metrics: Arc<M
             .map(|t| t.expose().to_owned()),
         metrics,
         max_stress: config.limits.max_stress,
+        control,
     };
     let probes = Router::new()
         .route("/about/health", get(health))
@@ -69,6 +80,7 @@ pub(crate) fn private_router(handle: NodeHandle, config: &Config, metrics: Arc<M
         .route("/about/stats", get(stats))
         .route("/metrics", get(metrics_text))
         .route("/colibri/stats", get(colibri_stats))
+        .route("/colibri/shutdown", post(shutdown))
         .layer(middleware::from_fn_with_state(state.clone(), authorise));
     probes.merge(authenticated).with_state(state)
 }
@@ -93,6 +105,20 @@ async fn authorise(
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `POST /colibri/shutdown`: starts a graceful drain (idempotent), like the first SIGTERM.
+async fn shutdown(State(state): State<PrivateState>) -> Response {
+    match state.control.try_send(Control::Drain) {
+        // A full queue already holds a drain request.
+        Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::info!("graceful shutdown requested on the private listener");
+            (StatusCode::OK, "draining\n").into_response()
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response()
+        }
+    }
 }
 
 async fn health(State(state): State<PrivateState>) -> StatusCode {

@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::endpoint::{drive_dtls, Endpoint, Srtp, DTLS_INBOUND_QUEUE};
-use crate::config::{redact, PrivacyConfig};
+use crate::config::{redact, LimitsConfig, PrivacyConfig};
 use crate::logging::stream_tag;
 
 /// Largest datagram read from the media socket; longer ones are truncated by the kernel and
@@ -40,6 +41,9 @@ use crate::logging::stream_tag;
 const RECV_BUFFER: usize = 2048;
 /// The loop wakes at least this often even with no timer pending.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
+/// Endpoints whose DTLS handshake has not completed this long after creation are closed (a
+/// session that never connects would otherwise hold its slots until deleted).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the media task samples its counters into [`Rates`] (JVB refreshes
 /// `/colibri/stats` every 5 s).
 pub(crate) const SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
@@ -54,6 +58,9 @@ pub(crate) struct CreateEndpoint {
     pub(crate) dtls_role: DtlsRole,
     pub(crate) remote_fingerprint: Fingerprint,
     pub(crate) lines: Vec<MediaLine>,
+    /// Media sources the offer announces (simulcast rids or non-RTX SSRCs, summed over the
+    /// publisher's lines; 0 for a viewer).
+    pub(crate) announced_sources: u64,
 }
 
 /// Why the media task refused to create an endpoint.
@@ -65,6 +72,82 @@ pub(crate) enum CreateError {
     /// The DTLS handshake could not be set up.
     #[error("DTLS: {0}")]
     Dtls(#[from] relais_transport::dtls_srtp::DtlsSrtpError),
+    /// The node is draining and the stream has no endpoints (a new conference).
+    #[error("GRACEFUL_SHUTDOWN: the node is draining and accepts no new conference")]
+    Draining,
+    /// More session creations per second than `limits.max_sessions_per_second`.
+    #[error("too many new sessions per second (limits.max_sessions_per_second {0})")]
+    RateLimited(u64),
+    /// A new conference beyond `limits.max_conferences`.
+    #[error("too many conferences (limits.max_conferences {0})")]
+    TooManyConferences(u64),
+    /// The conference has `limits.max_endpoints_per_conference` endpoints.
+    #[error("the conference is full (limits.max_endpoints_per_conference {0})")]
+    ConferenceFull(u64),
+    /// `limits.max_dtls_handshakes_in_flight` handshakes are in progress.
+    #[error("too many DTLS handshakes in progress (limits.max_dtls_handshakes_in_flight {0})")]
+    DtlsBusy(u64),
+    /// The offer announces more media sources than `limits.max_ssrcs_per_endpoint`.
+    #[error(
+        "the offer announces {announced} media sources (SSRCs or simulcast rids), more than \
+         limits.max_ssrcs_per_endpoint {max}"
+    )]
+    TooManySsrcs {
+        /// Announced by the offer.
+        announced: u64,
+        /// The limit.
+        max: u64,
+    },
+}
+
+impl CreateError {
+    /// Whether this is a capacity or drain refusal (503) rather than a property of the
+    /// offer (422).
+    pub(crate) fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            CreateError::Draining
+                | CreateError::RateLimited(_)
+                | CreateError::TooManyConferences(_)
+                | CreateError::ConferenceFull(_)
+                | CreateError::DtlsBusy(_)
+        )
+    }
+}
+
+/// A token bucket: `rate` tokens per second, at most `burst` saved up; starts full.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TokenBucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket of `rate` per second with a burst of one second's worth.
+    pub(crate) fn per_second(rate: u64, now: Instant) -> Self {
+        let rate = rate.max(1) as f64;
+        Self {
+            tokens: rate,
+            rate,
+            burst: rate,
+            last: now,
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub(crate) fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Commands from signalling and the HTTP listeners.
@@ -157,6 +240,9 @@ pub struct MediaStats {
     pub endpoints_closed: u64,
     /// Endpoints consent expiry closed (included in `endpoints_closed`).
     pub endpoints_consent_expired: u64,
+    /// Endpoints closed because DTLS did not complete within 30 s of their creation
+    /// (included in `endpoints_closed`).
+    pub endpoints_connect_timeout: u64,
     /// Endpoints the forwarder holds (added and not yet removed).
     pub forwarder_endpoints: u64,
     /// Entries of the local ufrag → endpoint map (one per endpoint, two for an endpoint
@@ -221,6 +307,21 @@ pub struct MediaStats {
     pub output_not_sendable: u64,
     /// SRTP/SRTCP errors by reason (unprotect and protect).
     pub srtp_errors: BTreeMap<&'static str, u64>,
+    /// RTP/RTCP dropped before decryption: the endpoint exceeded
+    /// `limits.max_packet_rate_per_source`.
+    pub dropped_rate_limited: u64,
+    /// Sessions refused while draining (a new conference).
+    pub refused_draining: u64,
+    /// Sessions refused by `limits.max_sessions_per_second`.
+    pub refused_rate_limited: u64,
+    /// Sessions refused by `limits.max_conferences`.
+    pub refused_too_many_conferences: u64,
+    /// Sessions refused by `limits.max_endpoints_per_conference`.
+    pub refused_conference_full: u64,
+    /// Sessions refused by `limits.max_dtls_handshakes_in_flight`.
+    pub refused_dtls_busy: u64,
+    /// Publish offers refused by `limits.max_ssrcs_per_endpoint`.
+    pub refused_too_many_ssrcs: u64,
 }
 
 /// Why an endpoint was closed (logged, never with an address).
@@ -229,6 +330,7 @@ enum CloseReason {
     Deleted,
     ConsentExpired,
     DtlsFailed,
+    ConnectTimeout,
     Shutdown,
 }
 
@@ -238,6 +340,7 @@ impl CloseReason {
             CloseReason::Deleted => "deleted by signalling",
             CloseReason::ConsentExpired => "ICE consent expired",
             CloseReason::DtlsFailed => "DTLS handshake failed",
+            CloseReason::ConnectTimeout => "not connected within 30 s",
             CloseReason::Shutdown => "node shutting down",
         }
     }
@@ -276,6 +379,16 @@ pub(crate) struct MediaTask {
     capacity_pps: u64,
     last_sample: Sample,
     rates: Rates,
+    /// The abuse limits (`[limits]`).
+    limits: LimitsConfig,
+    /// Set when the node drains: no new conferences.
+    draining: Arc<AtomicBool>,
+    /// Endpoints per stream (only streams with endpoints).
+    streams: HashMap<String, u64>,
+    /// Node-wide session creations (`limits.max_sessions_per_second`).
+    sessions: TokenBucket,
+    /// The number of endpoints, published after every loop iteration (the drain waits for 0).
+    endpoint_count: watch::Sender<usize>,
 }
 
 impl MediaTask {
@@ -285,7 +398,9 @@ impl MediaTask {
         certificate: Arc<NodeCertificate>,
         privacy: PrivacyConfig,
         dtls_events_tx: mpsc::Sender<(EndpointId, DtlsEvent)>,
-        capacity_pps: u64,
+        limits: LimitsConfig,
+        draining: Arc<AtomicBool>,
+        endpoint_count: watch::Sender<usize>,
     ) -> std::io::Result<Self> {
         let bound = socket.local_addr()?;
         Ok(Self {
@@ -302,7 +417,12 @@ impl MediaTask {
             next_id: 1,
             dtls_events_tx,
             stats: MediaStats::default(),
-            capacity_pps: capacity_pps.max(1),
+            capacity_pps: limits.capacity_pps.max(1),
+            sessions: TokenBucket::per_second(limits.max_sessions_per_second, Instant::now()),
+            limits,
+            draining,
+            streams: HashMap::new(),
+            endpoint_count,
             last_sample: Sample {
                 at: Instant::now(),
                 datagrams_received: 0,
@@ -349,16 +469,42 @@ impl MediaTask {
                 () = tokio::time::sleep_until(deadline.into()) => {
                     self.handle_timeout(Instant::now());
                 }
-                _ = sampler.tick() => self.sample(Instant::now()),
+                _ = sampler.tick() => {
+                    let now = Instant::now();
+                    self.sample(now);
+                    self.expire_unconnected(now);
+                }
                 _ = shutdown.changed() => break,
             }
             self.drain_forwarder();
+            let count = self.endpoints.len();
+            self.endpoint_count.send_if_modified(|c| {
+                let changed = *c != count;
+                *c = count;
+                changed
+            });
         }
         let ids: Vec<EndpointId> = self.endpoints.keys().copied().collect();
         for id in ids {
             self.close(Instant::now(), id, CloseReason::Shutdown);
         }
         tracing::info!("media task stopped");
+    }
+
+    /// Closes endpoints that did not complete DTLS within [`CONNECT_TIMEOUT`].
+    fn expire_unconnected(&mut self, now: Instant) {
+        let stale: Vec<EndpointId> = self
+            .endpoints
+            .iter()
+            .filter(|(_, e)| {
+                e.srtp.is_none() && now.saturating_duration_since(e.created) >= CONNECT_TIMEOUT
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            self.stats.endpoints_connect_timeout += 1;
+            self.close(now, id, CloseReason::ConnectTimeout);
+        }
     }
 
     /// Turns the counter deltas since the last sample into [`Rates`].
@@ -416,7 +562,7 @@ impl MediaTask {
             endpoints_sending_audio: audio,
             endpoints_sending_video: video,
             stress: self.rates.stress,
-            draining: false,
+            draining: self.draining.load(Ordering::Relaxed),
             packets_received: s.datagrams_received,
             packets_sent: s.datagrams_sent,
             bytes_received: s.bytes_received,
@@ -439,7 +585,10 @@ impl MediaTask {
                 srtp_other: srtp_all.saturating_sub(auth + replay),
                 no_keys: s.srtp_not_ready + s.output_not_sendable,
                 send_failed: s.send_failures,
+                // Rate-limited drops have no label of their own yet (relais-metrics); they
+                // are policing drops, counted with the queue overflows.
                 queue_full: s.dtls_queue_full,
+                rate_limited: s.dropped_rate_limited,
                 unknown_stream: f.dropped_unknown_stream,
                 unsupported_rtx: f.dropped_publisher_rtx,
             },
@@ -495,7 +644,9 @@ impl MediaTask {
         let now = Instant::now();
         match command {
             Command::Create(request, reply) => {
-                let result = self.create(now, *request);
+                let result = self
+                    .admit(now, &request)
+                    .and_then(|()| self.create(now, *request));
                 let _ = reply.send(result);
             }
             Command::Delete {
@@ -581,6 +732,49 @@ impl MediaTask {
         PatchReply::Restarted(new)
     }
 
+    /// Applies drain and the abuse limits to a session about to be created; counts refusals.
+    fn admit(&mut self, now: Instant, request: &CreateEndpoint) -> Result<(), CreateError> {
+        let size = self.streams.get(&request.stream).copied().unwrap_or(0);
+        let l = &self.limits;
+        let refusal = if size == 0 && self.draining.load(Ordering::Relaxed) {
+            self.stats.refused_draining += 1;
+            Some(CreateError::Draining)
+        } else if !self.sessions.take(now) {
+            self.stats.refused_rate_limited += 1;
+            Some(CreateError::RateLimited(l.max_sessions_per_second))
+        } else if request.announced_sources > l.max_ssrcs_per_endpoint {
+            self.stats.refused_too_many_ssrcs += 1;
+            Some(CreateError::TooManySsrcs {
+                announced: request.announced_sources,
+                max: l.max_ssrcs_per_endpoint,
+            })
+        } else if size == 0 && self.streams.len() as u64 >= l.max_conferences {
+            self.stats.refused_too_many_conferences += 1;
+            Some(CreateError::TooManyConferences(l.max_conferences))
+        } else if size >= l.max_endpoints_per_conference {
+            self.stats.refused_conference_full += 1;
+            Some(CreateError::ConferenceFull(l.max_endpoints_per_conference))
+        } else if self.endpoints.values().filter(|e| e.srtp.is_none()).count() as u64
+            >= l.max_dtls_handshakes_in_flight
+        {
+            self.stats.refused_dtls_busy += 1;
+            Some(CreateError::DtlsBusy(l.max_dtls_handshakes_in_flight))
+        } else {
+            None
+        };
+        match refusal {
+            Some(e) => {
+                tracing::debug!(
+                    "session refused on stream #{}: {}",
+                    stream_tag(&request.stream),
+                    e
+                );
+                Err(e)
+            }
+            None => Ok(()),
+        }
+    }
+
     fn create(&mut self, now: Instant, request: CreateEndpoint) -> Result<EndpointId, CreateError> {
         let id = EndpointId(self.next_id);
         self.next_id += 1;
@@ -592,6 +786,7 @@ impl MediaTask {
             dtls_role,
             remote_fingerprint,
             lines,
+            announced_sources: _,
         } = request;
         let publisher = matches!(kind, SessionKind::Publish);
         let sends = |media: MediaKind| publisher && lines.iter().any(|l| l.kind == media);
@@ -613,6 +808,7 @@ impl MediaTask {
         self.by_ufrag
             .insert(ice.local_credentials().ufrag.clone(), id);
         self.by_session.insert(session.clone(), id);
+        *self.streams.entry(stream.clone()).or_default() += 1;
         tracing::debug!(
             "endpoint {} created: {} on stream #{}, DTLS {:?}",
             id.0,
@@ -635,6 +831,8 @@ impl MediaTask {
                 sends_audio,
                 sends_video,
                 ice_outcome_counted: false,
+                rate: TokenBucket::per_second(self.limits.max_packet_rate_per_source, now),
+                created: now,
             },
         );
         self.stats.endpoints_created += 1;
@@ -660,14 +858,24 @@ impl MediaTask {
         if self.by_session.get(&endpoint.session) == Some(&id) {
             self.by_session.remove(&endpoint.session);
         }
+        if let Some(size) = self.streams.get_mut(&endpoint.stream) {
+            *size = size.saturating_sub(1);
+            if *size == 0 {
+                self.streams.remove(&endpoint.stream);
+            }
+        }
         self.forwarder.remove_endpoint(now, id);
         self.stats.forwarder_endpoints = self.stats.forwarder_endpoints.saturating_sub(1);
         self.stats.endpoints_closed += 1;
         if matches!(reason, CloseReason::ConsentExpired) {
             self.stats.endpoints_consent_expired += 1;
-            if !endpoint.ice_outcome_counted {
-                self.stats.ice_failed += 1;
-            }
+        }
+        if matches!(
+            reason,
+            CloseReason::ConsentExpired | CloseReason::ConnectTimeout
+        ) && !endpoint.ice_outcome_counted
+        {
+            self.stats.ice_failed += 1;
         }
         // Dropping `endpoint` drops the DTLS sender: its driver task and handshake end.
         tracing::info!("endpoint {} closed: {}", id.0, reason.as_str());
@@ -697,6 +905,9 @@ impl MediaTask {
                 if endpoint.dtls_in.try_send(datagram.to_vec()).is_err() {
                     self.stats.dtls_queue_full += 1;
                 }
+            }
+            DatagramKind::Rtp | DatagramKind::Rtcp if !endpoint.rate.take(now) => {
+                self.stats.dropped_rate_limited += 1;
             }
             DatagramKind::Rtp => {
                 let Some(srtp) = endpoint.srtp.as_mut() else {
@@ -826,9 +1037,14 @@ impl MediaTask {
                 None => self.stats.output_not_sendable += 1,
             },
             DtlsEvent::Completed(Ok(outcome)) => {
+                let receiver_config = SrtpConfig {
+                    max_ssrcs: usize::try_from(self.limits.max_ssrcs_per_endpoint)
+                        .unwrap_or(usize::MAX),
+                    ..SrtpConfig::default()
+                };
                 let contexts = SrtpSender::new(&outcome.keys.local, SrtpConfig::default())
                     .and_then(|sender| {
-                        SrtpReceiver::new(&outcome.keys.remote, SrtpConfig::default())
+                        SrtpReceiver::new(&outcome.keys.remote, receiver_config)
                             .map(|receiver| Srtp { sender, receiver })
                     });
                 match contexts {
@@ -938,5 +1154,24 @@ fn kind_name(kind: SessionKind) -> &'static str {
     match kind {
         SessionKind::Publish => "publisher",
         SessionKind::Play => "viewer",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bucket_bursts_one_second_then_refills() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::per_second(10, start);
+        let passed = (0..20).filter(|_| bucket.take(start)).count();
+        assert_eq!(passed, 10);
+        assert!(!bucket.take(start + Duration::from_millis(50)));
+        assert!(bucket.take(start + Duration::from_millis(150)));
+        // Never more than the burst, however long it was idle.
+        let later = start + Duration::from_secs(60);
+        let passed = (0..20).filter(|_| bucket.take(later)).count();
+        assert_eq!(passed, 10);
     }
 }

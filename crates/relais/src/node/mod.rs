@@ -1,16 +1,24 @@
 //! The node: startup, the media task and the HTTP listeners.
 //!
 //! [`run`] binds the media UDP socket and both HTTP listeners, starts the media task and
-//! serves until `shutdown` resolves, then stops everything.
+//! serves until told to stop ([`Signal`]), then stops everything.
+//!
+//! Draining (the first [`Signal::Terminate`], or `POST /colibri/shutdown` on the private
+//! listener): new conferences are refused, sessions joining a stream that has endpoints are
+//! still accepted, readiness fails; the node stops when the last endpoint is gone or after
+//! `limits.drain_timeout_s` (closing what is left). A second [`Signal::Terminate`] during a
+//! drain, or [`Signal::Interrupt`] at any time, stops at once.
 
 mod endpoint;
 mod http;
 mod media;
 mod signalling;
 
-use std::future::{Future, IntoFuture};
+use std::future::IntoFuture;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use relais_transport::dtls_srtp::{DtlsSrtpError, NodeCertificate};
 use relais_whip::sdp;
@@ -24,8 +32,26 @@ use crate::config::Config;
 
 /// Commands queued to the media task before signalling waits.
 const COMMAND_QUEUE: usize = 256;
+/// Drain requests queued from the private listener.
+const CONTROL_QUEUE: usize = 4;
 /// DTLS events queued to the media task.
 const DTLS_EVENT_QUEUE: usize = 1024;
+
+/// What the process asks the node to do (from its signal handlers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM: drain the first time, stop at once the second time.
+    Terminate,
+    /// SIGINT (Ctrl-C): stop at once.
+    Interrupt,
+}
+
+/// What the private listener asks of the node's control loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// Start draining (idempotent).
+    Drain,
+}
 
 /// Why the node could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +99,9 @@ pub fn host_addresses() -> Vec<IpAddr> {
     addresses
 }
 
-/// Runs a node with `config` until `shutdown` resolves.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+/// Runs a node with `config` until [`signals`](Signal) stop it (directly, or through a
+/// drain that ends), or the signal channel closes.
+pub async fn run(config: Config, signals: mpsc::Receiver<Signal>) -> Result<(), NodeError> {
     let certificate = Arc::new(NodeCertificate::generate()?);
     let fingerprint: sdp::Fingerprint = certificate.fingerprint().to_string().parse()?;
 
@@ -103,12 +130,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
     let (dtls_tx, dtls_rx) = mpsc::channel(DTLS_EVENT_QUEUE);
+    let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
+    let (count_tx, count_rx) = watch::channel(0usize);
+    let draining = Arc::new(AtomicBool::new(false));
     let media = media::MediaTask::new(
         socket,
         certificate,
         config.privacy.clone(),
         dtls_tx,
-        config.limits.capacity_pps,
+        config.limits.clone(),
+        draining.clone(),
+        count_tx,
     )
     .map_err(|source| NodeError::Bind {
         what: "media",
@@ -120,7 +152,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let handle = NodeHandle::new(commands_tx, fingerprint, candidates);
     let public_app = http::public_router(handle.clone(), &config);
     let metrics = Arc::new(relais_metrics::Metrics::new(env!("CARGO_PKG_VERSION"))?);
-    let private_app = http::private_router(handle, &config, metrics);
+    let private_app = http::private_router(handle, &config, metrics, control_tx);
 
     tracing::info!(
         "relais {} serving: media udp {}, {} announced address(es); public http {}; private http {}",
@@ -145,7 +177,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             .into_future(),
     );
 
-    shutdown.await;
+    control_loop(
+        signals,
+        control_rx,
+        count_rx,
+        &draining,
+        Duration::from_secs(config.limits.drain_timeout_s),
+    )
+    .await;
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
     let _ = media_task.await;
@@ -156,6 +195,68 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         }
     }
     result
+}
+
+/// Waits for the moment to stop: an interrupt, a second terminate, the end of a drain (no
+/// endpoints left, or `drain_timeout` passed) or the signal channel closing.
+async fn control_loop(
+    mut signals: mpsc::Receiver<Signal>,
+    mut control: mpsc::Receiver<Control>,
+    mut endpoints: watch::Receiver<usize>,
+    draining: &AtomicBool,
+    drain_timeout: Duration,
+) {
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let drain_started = deadline.is_some();
+        let start_drain = tokio::select! {
+            signal = signals.recv() => match signal {
+                Some(Signal::Terminate) if !drain_started => true,
+                Some(Signal::Terminate) => {
+                    tracing::info!("second SIGTERM while draining: stopping now");
+                    return;
+                }
+                Some(Signal::Interrupt) | None => return,
+            },
+            Some(Control::Drain) = control.recv() => !drain_started,
+            changed = endpoints.changed(), if drain_started => {
+                if changed.is_err() || *endpoints.borrow() == 0 {
+                    tracing::info!("drain complete: no endpoints left");
+                    return;
+                }
+                false
+            }
+            () = sleep_until_opt(deadline) => {
+                tracing::info!(
+                    "drain timeout ({} s): closing {} endpoint(s)",
+                    drain_timeout.as_secs(),
+                    *endpoints.borrow()
+                );
+                return;
+            }
+        };
+        if start_drain {
+            draining.store(true, Ordering::Relaxed);
+            deadline = Some(Instant::now() + drain_timeout);
+            let left = *endpoints.borrow_and_update();
+            tracing::info!(
+                "draining: no new conferences; {} endpoint(s) left, at most {} s",
+                left,
+                drain_timeout.as_secs()
+            );
+            if left == 0 {
+                return;
+            }
+        }
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn bind_tcp(what: &'static str, addr: SocketAddr) -> Result<TcpListener, NodeError> {

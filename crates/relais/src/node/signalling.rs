@@ -21,7 +21,7 @@ use relais_whip::sdp::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::media::{Command, CreateEndpoint, MediaStats, NodeSnapshot, PatchReply};
+use super::media::{Command, CreateEndpoint, CreateError, MediaStats, NodeSnapshot, PatchReply};
 
 /// How long signalling waits for the media task to answer a command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -185,6 +185,10 @@ impl NodeHandle {
             _ => DtlsRole::Server,
         };
         let session = session_id(&mut rng);
+        let announced_sources = lines
+            .iter()
+            .map(|l| l.simulcast_rids.len().max(l.announced_ssrcs.len()) as u64)
+            .sum();
         Ok((
             answer,
             CreateEndpoint {
@@ -195,6 +199,7 @@ impl NodeHandle {
                 dtls_role,
                 remote_fingerprint,
                 lines,
+                announced_sources,
             },
         ))
     }
@@ -436,9 +441,13 @@ impl WhipBackend for NodeHandle {
         let reply = self
             .request(|tx| Command::Create(Box::new(request), tx))
             .await
-            .ok_or(WhipError::Unavailable)?;
+            .ok_or_else(|| WhipError::Unavailable("the media task is not answering".to_owned()))?;
         match reply {
             Ok(_) => Ok(CreatedSession { session, answer }),
+            // Drain and capacity refusals: 503 naming the reason (GRACEFUL_SHUTDOWN while
+            // draining, the limit's key otherwise); also counted in /about/stats.
+            Err(e) if e.is_unavailable() => Err(WhipError::Unavailable(e.to_string())),
+            Err(e @ CreateError::TooManySsrcs { .. }) => Err(WhipError::Unsupported(e.to_string())),
             Err(e) => {
                 tracing::warn!("endpoint not created: {}", e);
                 Err(WhipError::Unsupported(e.to_string()))
@@ -460,7 +469,7 @@ impl WhipBackend for NodeHandle {
                 reply,
             })
             .await
-            .ok_or(WhipError::Unavailable)?;
+            .ok_or_else(|| WhipError::Unavailable("the media task is not answering".to_owned()))?;
         if existed {
             Ok(())
         } else {
@@ -489,7 +498,7 @@ impl WhipBackend for NodeHandle {
                 reply,
             })
             .await
-            .ok_or(WhipError::Unavailable)?;
+            .ok_or_else(|| WhipError::Unavailable("the media task is not answering".to_owned()))?;
         match reply {
             PatchReply::NotFound => Err(WhipError::NotFound),
             PatchReply::Unchanged => Ok(None),
