@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use relais_rtp::codec::vp8::{self, Vp8Descriptor};
 use relais_rtp::codec::{h264, vp9};
 use relais_rtp::extensions::{ExtensionKind, ExtensionMap, TransportSequenceNumber};
-use relais_rtp::rtcp::{feedback, RtcpCompound, RtcpKind, RtcpPacket, RtcpPacketView};
+use relais_rtp::rtcp::{feedback, ReportBlock, RtcpCompound, RtcpKind, RtcpPacket, RtcpPacketView};
 use relais_rtp::rtp::{ExtensionForm, RtpPacket};
 
 use crate::{
@@ -67,6 +67,9 @@ const MAX_SSRC_ROUTES: usize = 64;
 
 /// Most buffers kept in the free list.
 const MAX_POOLED_BUFFERS: usize = 8192;
+
+/// Translated SRs remembered per viewer line for RTT measurement (compact NTP, send time).
+const SR_HISTORY: usize = 4;
 
 /// `a` is after `b` in RTP sequence order.
 #[inline]
@@ -352,6 +355,11 @@ struct ViewerLine {
     packets_sent: u32,
     octets_sent: u32,
     cache: Vec<CacheSlot>,
+    /// The last translated SRs sent on this line: (compact NTP, send time), a ring.
+    sr_sent: [Option<(u32, Instant)>; SR_HISTORY],
+    sr_next: usize,
+    /// The viewer's last reported cumulative number of packets lost for this line.
+    last_cumulative_lost: Option<i32>,
 }
 
 impl ViewerLine {
@@ -542,7 +550,14 @@ impl ViewerLine {
     }
 
     /// A reduced-size SR for this line from the publisher's SR of the source SSRC.
-    fn sender_report(&self, to: EndpointId, ntp: u64, rtp_time: u32, io: &mut Io) {
+    fn sender_report(
+        &mut self,
+        now: Instant,
+        to: EndpointId,
+        ntp: u64,
+        rtp_time: u32,
+        io: &mut Io,
+    ) {
         let (Some(ssrc), Some(_)) = (self.send_ssrc, self.last) else {
             return;
         };
@@ -554,6 +569,36 @@ impl ViewerLine {
         packet.extend_from_slice(&self.packets_sent.to_be_bytes());
         packet.extend_from_slice(&self.octets_sent.to_be_bytes());
         io.out.push_back(ForwarderOutput::Rtcp { to, packet });
+        if let Some(slot) = self.sr_sent.get_mut(self.sr_next % SR_HISTORY) {
+            *slot = Some(((ntp >> 16) as u32, now));
+        }
+        self.sr_next = (self.sr_next + 1) % SR_HISTORY;
+    }
+
+    /// A viewer's report block about this line: loss accounting and RTT (RFC 3550 §6.4.1).
+    fn report_block(&mut self, now: Instant, block: &ReportBlock<'_>, stats: &mut ForwarderStats) {
+        // Counted from 0 on the first report; a decrease (duplicates, a reset) is ignored
+        // until the cumulative count passes its highest value again.
+        let cumulative = block.cumulative_lost();
+        let last = self.last_cumulative_lost.unwrap_or(0);
+        if cumulative > last {
+            stats.packets_lost_reported += u64::from(cumulative.abs_diff(last));
+            self.last_cumulative_lost = Some(cumulative);
+        }
+        let lsr = block.last_sender_report();
+        if lsr == 0 {
+            return;
+        }
+        let Some((_, sent)) = self.sr_sent.iter().flatten().find(|(ntp, _)| *ntp == lsr) else {
+            return;
+        };
+        let dlsr = Duration::from_nanos(
+            u64::from(block.delay_since_last_sender_report()) * 1_000_000_000 / 65_536,
+        );
+        let Some(rtt) = now.saturating_duration_since(*sent).checked_sub(dlsr) else {
+            return;
+        };
+        stats.record_rtt_ms(u64::try_from(rtt.as_millis()).unwrap_or(u64::MAX));
     }
 }
 
@@ -704,12 +749,27 @@ impl Stream {
                 break;
             };
             match view.kind() {
+                RtcpKind::SenderReport | RtcpKind::ReceiverReport => {
+                    if let Some(viewer) = self.viewers.get_mut(viewer_index) {
+                        for block in view.report_blocks() {
+                            if let Some(vline) = viewer
+                                .lines
+                                .iter_mut()
+                                .find(|l| l.send_ssrc == Some(block.ssrc()))
+                            {
+                                vline.report_block(now, &block, &mut io.stats);
+                            }
+                        }
+                    }
+                }
                 RtcpKind::Pli => {
+                    io.stats.plis_received += 1;
                     if let Some(ssrc) = view.media_ssrc() {
                         self.viewer_keyframe_request(now, viewer_index, ssrc, config, io);
                     }
                 }
                 RtcpKind::Fir => {
+                    io.stats.firs_received += 1;
                     let fci = view.payload().get(8..).unwrap_or_default();
                     for entry in fci.chunks_exact(8) {
                         if let Some(ssrc) = entry.first_chunk::<4>() {
@@ -718,7 +778,11 @@ impl Stream {
                         }
                     }
                 }
-                RtcpKind::Nack => self.viewer_nack(viewer_index, &view, io),
+                RtcpKind::Nack => {
+                    io.stats.nacks_received += 1;
+                    io.stats.nacked_packets += view.nack_pairs().sequence_numbers().count() as u64;
+                    self.viewer_nack(viewer_index, &view, io);
+                }
                 _ => {}
             }
         }
@@ -783,7 +847,7 @@ impl Stream {
         }
     }
 
-    fn publisher_rtcp(&mut self, compound: &[u8], io: &mut Io) {
+    fn publisher_rtcp(&mut self, now: Instant, compound: &[u8], io: &mut Io) {
         for item in RtcpCompound::new(compound) {
             let Ok(view) = item else {
                 io.stats.dropped_rtcp += 1;
@@ -795,9 +859,10 @@ impl Stream {
             let (Some(ssrc), Some(info)) = (view.sender_ssrc(), view.sender_info()) else {
                 continue;
             };
-            for viewer in &self.viewers {
-                for vline in viewer.lines.iter().filter(|l| l.source == Some(ssrc)) {
-                    vline.sender_report(viewer.endpoint, info.ntp_time, info.rtp_time, io);
+            for viewer in &mut self.viewers {
+                let endpoint = viewer.endpoint;
+                for vline in viewer.lines.iter_mut().filter(|l| l.source == Some(ssrc)) {
+                    vline.sender_report(now, endpoint, info.ntp_time, info.rtp_time, io);
                 }
             }
         }
@@ -986,6 +1051,9 @@ impl Forwarder {
                 rtx_seq: 0,
                 packets_sent: 0,
                 octets_sent: 0,
+                sr_sent: [None; SR_HISTORY],
+                sr_next: 0,
+                last_cumulative_lost: None,
                 cache: if line.kind == MediaKind::Video {
                     (0..cache_len).map(|_| CacheSlot::default()).collect()
                 } else {
@@ -1069,7 +1137,7 @@ impl Forwarder {
                 stream.viewer_rtcp(now, index, compound, &self.config, &mut self.io);
             }
         } else {
-            stream.publisher_rtcp(compound, &mut self.io);
+            stream.publisher_rtcp(now, compound, &mut self.io);
         }
     }
 

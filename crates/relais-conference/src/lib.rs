@@ -152,4 +152,46 @@ pub struct ForwarderStats {
     /// Dropped: an RTX (RFC 4588) retransmission from a publisher; the forwarder does not
     /// unwrap publisher RTX yet, viewers recover losses through their own NACKs.
     pub dropped_publisher_rtx: u64,
+    /// Generic NACK packets received from viewers.
+    pub nacks_received: u64,
+    /// Sequence numbers requested by those NACKs.
+    pub nacked_packets: u64,
+    /// PLI packets received from viewers.
+    pub plis_received: u64,
+    /// FIR packets received from viewers.
+    pub firs_received: u64,
+    /// Packets viewers reported lost: the sum, over each viewer's receiver report blocks,
+    /// of the increase of the cumulative number of packets lost per (viewer, media SSRC).
+    /// Decreases are ignored.
+    pub packets_lost_reported: u64,
+    /// Round-trip times measured from viewers' report blocks (LSR/DLSR echoing a translated
+    /// SR), per bucket (not cumulative): bucket `i` counts samples `<=`
+    /// [`RTT_BUCKET_BOUNDS_MS`]`[i]` and above the previous bound; the last bucket is +Inf.
+    pub rtt_buckets_ms: [u64; RTT_BUCKETS],
+    /// Sum of the measured round-trip times, in milliseconds.
+    pub rtt_sum_ms: u64,
+    /// Round-trip time samples measured.
+    pub rtt_count: u64,
+}
+
+/// Upper bounds, in milliseconds, of the RTT histogram buckets of
+/// [`ForwarderStats::rtt_buckets_ms`] (a last, +Inf bucket follows).
+pub const RTT_BUCKET_BOUNDS_MS: [u64; RTT_BUCKETS - 1] = [10, 20, 50, 100, 200, 500, 1000];
+
+/// Buckets of [`ForwarderStats::rtt_buckets_ms`], the +Inf one included.
+pub const RTT_BUCKETS: usize = 8;
+
+impl ForwarderStats {
+    /// Records one round-trip time sample, in milliseconds.
+    pub fn record_rtt_ms(&mut self, rtt_ms: u64) {
+        let bucket = RTT_BUCKET_BOUNDS_MS
+            .iter()
+            .position(|&bound| rtt_ms <= bound)
+            .unwrap_or(RTT_BUCKETS - 1);
+        if let Some(count) = self.rtt_buckets_ms.get_mut(bucket) {
+            *count += 1;
+        }
+        self.rtt_sum_ms = self.rtt_sum_ms.saturating_add(rtt_ms);
+        self.rtt_count += 1;
+    }
 }

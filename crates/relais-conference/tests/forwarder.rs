@@ -546,3 +546,103 @@ mod garbage {
         }
     }
 }
+
+/// An RR from a viewer with one report block about `media`.
+fn rr_from(media: u32, cumulative_lost: u32, lsr: u32, dlsr: u32) -> Vec<u8> {
+    let mut p = vec![0x81, 201, 0, 7];
+    p.extend_from_slice(&7u32.to_be_bytes());
+    p.extend_from_slice(&media.to_be_bytes());
+    p.extend_from_slice(&(cumulative_lost & 0x00ff_ffff).to_be_bytes());
+    p.extend_from_slice(&[0; 8]);
+    p.extend_from_slice(&lsr.to_be_bytes());
+    p.extend_from_slice(&dlsr.to_be_bytes());
+    p
+}
+
+#[test]
+fn viewer_feedback_is_counted() {
+    let clock = Clock::new();
+    let mut f = forwarder();
+    let mut source = Source::new(LAYER_SSRCS);
+    let t = setup(&mut f, &clock, &mut source, 3);
+    drain(&mut f);
+    f.handle_rtcp(clock.at(t + 10), V1, &nack_from(1002, &[1, 2, 3]));
+    f.handle_rtcp(clock.at(t + 20), V2, &nack_from(2002, &[4]));
+    f.handle_rtcp(clock.at(t + 30), V1, &pli_from(7, 1002));
+    let fir = RtcpPacket::from(feedback::fir(7, &[(1002, 1)]).unwrap())
+        .to_bytes()
+        .unwrap();
+    f.handle_rtcp(clock.at(t + 40), V1, &fir);
+    let stats = f.stats();
+    assert_eq!(stats.nacks_received, 2);
+    assert_eq!(stats.nacked_packets, 4);
+    assert_eq!(stats.plis_received, 1);
+    assert_eq!(stats.firs_received, 1);
+}
+
+#[test]
+fn receiver_report_losses_accumulate_per_viewer_stream() {
+    let clock = Clock::new();
+    let mut f = forwarder();
+    let mut source = Source::new(LAYER_SSRCS);
+    let t = setup(&mut f, &clock, &mut source, 3);
+    drain(&mut f);
+    f.handle_rtcp(clock.at(t), V1, &rr_from(1002, 5, 0, 0));
+    assert_eq!(f.stats().packets_lost_reported, 5);
+    f.handle_rtcp(clock.at(t + 1000), V1, &rr_from(1002, 12, 0, 0));
+    assert_eq!(f.stats().packets_lost_reported, 12);
+    // Another viewer's stream is counted on its own.
+    f.handle_rtcp(clock.at(t + 1000), V2, &rr_from(2002, 3, 0, 0));
+    assert_eq!(f.stats().packets_lost_reported, 15);
+    // A decrease or a negative value adds nothing; the next increase counts from the highest.
+    f.handle_rtcp(clock.at(t + 2000), V1, &rr_from(1002, 10, 0, 0));
+    f.handle_rtcp(clock.at(t + 2000), V1, &rr_from(1002, 0x00ff_fffe, 0, 0));
+    assert_eq!(f.stats().packets_lost_reported, 15);
+    f.handle_rtcp(clock.at(t + 3000), V1, &rr_from(1002, 13, 0, 0));
+    assert_eq!(f.stats().packets_lost_reported, 16);
+    // Unknown media SSRC: ignored.
+    f.handle_rtcp(clock.at(t + 3000), V1, &rr_from(999, 100, 0, 0));
+    assert_eq!(f.stats().packets_lost_reported, 16);
+}
+
+#[test]
+fn rtt_is_measured_from_translated_sender_reports() {
+    let clock = Clock::new();
+    let mut f = forwarder();
+    let mut source = Source::new(LAYER_SSRCS);
+    let t = setup(&mut f, &clock, &mut source, 3);
+    drain(&mut f);
+    let mut sr = vec![0x80, 200, 0, 6];
+    sr.extend_from_slice(&LAYER_SSRCS[2].to_be_bytes());
+    sr.extend_from_slice(&0x1122_3344_5566_7788u64.to_be_bytes());
+    sr.extend_from_slice(&90_000u32.to_be_bytes());
+    sr.extend_from_slice(&[0; 8]);
+    f.handle_rtcp(clock.at(t), PUB, &sr);
+    assert_eq!(rtcp_to(&drain(&mut f), V1).len(), 1);
+    // Report 150 ms later, after holding the SR for 50 ms (DLSR in 1/65536 s): RTT 100 ms.
+    let dlsr = 50 * 65_536 / 1000;
+    f.handle_rtcp(clock.at(t + 150), V1, &rr_from(1002, 0, 0x3344_5566, dlsr));
+    let stats = f.stats();
+    assert_eq!(stats.rtt_count, 1);
+    assert_eq!(stats.rtt_buckets_ms, [0, 0, 0, 1, 0, 0, 0, 0]);
+    assert!(
+        (99..=101).contains(&stats.rtt_sum_ms),
+        "{}",
+        stats.rtt_sum_ms
+    );
+    // An LSR the forwarder never sent, or no LSR: no sample.
+    f.handle_rtcp(clock.at(t + 200), V1, &rr_from(1002, 0, 0x1234_5678, dlsr));
+    f.handle_rtcp(clock.at(t + 200), V1, &rr_from(1002, 0, 0, 0));
+    assert_eq!(f.stats().rtt_count, 1);
+}
+
+#[test]
+fn rtt_buckets_include_their_upper_bound() {
+    let mut stats = relais_conference::ForwarderStats::default();
+    for ms in [0, 10, 11, 1000, 1001] {
+        stats.record_rtt_ms(ms);
+    }
+    assert_eq!(stats.rtt_buckets_ms, [2, 1, 0, 0, 0, 0, 1, 1]);
+    assert_eq!(stats.rtt_sum_ms, 2022);
+    assert_eq!(stats.rtt_count, 5);
+}

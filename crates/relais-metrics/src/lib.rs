@@ -33,7 +33,17 @@
 //! | `relais_endpoints_created_total` / `relais_endpoints_expired_total` | counter | endpoint lifecycle |
 //! | `relais_dropped_packets_total{reason}` | counter | see [`DroppedPackets`] |
 //! | `relais_stun_dropped_total{reason}` | counter | see [`StunDropped`] |
+//! | `relais_nacks_received_total` | counter | Generic NACK packets received from viewers |
+//! | `relais_nacked_packets_total` | counter | sequence numbers those NACKs requested |
+//! | `relais_plis_received_total` / `relais_firs_received_total` | counter | PLI / FIR packets received from viewers |
+//! | `relais_packets_lost_total` | counter | packets viewers reported lost (RTCP report blocks, cumulative-lost increases) |
 //! | `relais_conferences_by_size` | histogram | each scrape observes every conference's size |
+//! | `relais_rtt_seconds` | histogram | round-trip times to viewers (SR → report block LSR/DLSR) |
+//!
+//! `relais_rtt_seconds` is fed from per-bucket totals ([`MetricsSnapshot::rtt_buckets`]): at
+//! each scrape every new sample is observed at its bucket's upper bound (2 s for the +Inf
+//! bucket), so the bucket counts and `_count` are exact but `_sum` is an upper-bound
+//! approximation.
 //!
 //! On Linux the standard `process_*` metrics (`process_cpu_seconds_total`,
 //! `process_resident_memory_bytes`, `process_open_fds`, …) are exported too.
@@ -53,6 +63,12 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 /// Bucket upper bounds of `relais_conferences_by_size` (endpoints per conference).
 pub const CONFERENCE_SIZE_BUCKETS: [f64; 10] =
     [1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0];
+
+/// Bucket upper bounds of `relais_rtt_seconds`, in seconds (a +Inf bucket follows).
+pub const RTT_BUCKETS: [f64; 7] = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0];
+
+/// The value observed for a sample in `relais_rtt_seconds`' +Inf bucket.
+const RTT_OVERFLOW_SECONDS: f64 = 2.0;
 
 /// Packets dropped by the node, by reason (`relais_dropped_packets_total{reason}`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -180,6 +196,20 @@ pub struct MetricsSnapshot {
     pub dropped: DroppedPackets,
     /// Dropped STUN by reason.
     pub stun_dropped: StunDropped,
+    /// Generic NACK packets received from viewers.
+    pub nacks_received: u64,
+    /// Sequence numbers requested by those NACKs.
+    pub nacked_packets: u64,
+    /// PLI packets received from viewers.
+    pub plis_received: u64,
+    /// FIR packets received from viewers.
+    pub firs_received: u64,
+    /// Packets viewers reported lost in their RTCP report blocks.
+    pub packets_lost: u64,
+    /// Round-trip time samples per bucket (not cumulative), totals since start: bucket `i`
+    /// counts samples `<=` [`RTT_BUCKETS`]`[i]` and above the previous bound; the last one
+    /// is +Inf.
+    pub rtt_buckets: [u64; RTT_BUCKETS.len() + 1],
 }
 
 struct Counters {
@@ -198,6 +228,11 @@ struct Counters {
     endpoints_expired: IntCounter,
     dropped: IntCounterVec,
     stun_dropped: IntCounterVec,
+    nacks_received: IntCounter,
+    nacked_packets: IntCounter,
+    plis_received: IntCounter,
+    firs_received: IntCounter,
+    packets_lost: IntCounter,
 }
 
 /// The node's registry: owns every `relais_*` metric (and the process collector).
@@ -212,9 +247,11 @@ pub struct Metrics {
     healthy: IntGauge,
     draining: IntGauge,
     conferences_by_size: Histogram,
+    rtt: Histogram,
     counters: Counters,
-    /// Serialises [`Metrics::observe`]: two concurrent scrapes must not both add a delta.
-    observe_lock: Mutex<()>,
+    /// Serialises [`Metrics::observe`] (two concurrent scrapes must not both add a delta);
+    /// holds the RTT bucket totals already observed.
+    observe_lock: Mutex<[u64; RTT_BUCKETS.len() + 1]>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -277,6 +314,14 @@ impl Metrics {
             .buckets(CONFERENCE_SIZE_BUCKETS.to_vec()),
         )?;
         r.register(Box::new(conferences_by_size.clone()))?;
+        let rtt = Histogram::with_opts(
+            HistogramOpts::new(
+                "relais_rtt_seconds",
+                "Round-trip times to viewers from RTCP report blocks (sum approximated: samples counted at their bucket's upper bound)",
+            )
+            .buckets(RTT_BUCKETS.to_vec()),
+        )?;
+        r.register(Box::new(rtt.clone()))?;
 
         let counters = Counters {
             packets_received: counter(
@@ -350,6 +395,31 @@ impl Metrics {
                 "relais_stun_dropped_total",
                 "STUN messages dropped by an endpoint's ICE agent, by reason",
             )?,
+            nacks_received: counter(
+                &r,
+                "relais_nacks_received_total",
+                "Generic NACK packets received from viewers",
+            )?,
+            nacked_packets: counter(
+                &r,
+                "relais_nacked_packets_total",
+                "Sequence numbers requested by NACKs received from viewers",
+            )?,
+            plis_received: counter(
+                &r,
+                "relais_plis_received_total",
+                "PLI packets received from viewers",
+            )?,
+            firs_received: counter(
+                &r,
+                "relais_firs_received_total",
+                "FIR packets received from viewers",
+            )?,
+            packets_lost: counter(
+                &r,
+                "relais_packets_lost_total",
+                "Packets viewers reported lost in their RTCP receiver reports",
+            )?,
         };
         // Every reason exists from the start (at 0), so rate() sees the first drop.
         for (reason, _) in DroppedPackets::default().by_reason() {
@@ -391,16 +461,17 @@ impl Metrics {
             draining: gauge(&r, "relais_draining", "1 while the node drains")?,
             stress,
             conferences_by_size,
+            rtt,
             counters,
             registry: r,
-            observe_lock: Mutex::new(()),
+            observe_lock: Mutex::new([0; RTT_BUCKETS.len() + 1]),
         })
     }
 
     /// Applies a snapshot: sets the gauges (and `relais_healthy` to 1), advances counters by
     /// their delta since the last snapshot, observes every conference size.
     pub fn observe(&self, s: &MetricsSnapshot) {
-        let _guard = self.observe_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rtt_seen = self.observe_lock.lock().unwrap_or_else(|e| e.into_inner());
         let g = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         self.conferences.set(g(s.conference_sizes.len() as u64));
         self.endpoints.set(g(s.endpoints));
@@ -430,6 +501,18 @@ impl Metrics {
         advance(&c.dtls_failed, s.dtls_failed);
         advance(&c.endpoints_created, s.endpoints_created);
         advance(&c.endpoints_expired, s.endpoints_expired);
+        advance(&c.nacks_received, s.nacks_received);
+        advance(&c.nacked_packets, s.nacked_packets);
+        advance(&c.plis_received, s.plis_received);
+        advance(&c.firs_received, s.firs_received);
+        advance(&c.packets_lost, s.packets_lost);
+        for (i, (seen, &total)) in rtt_seen.iter_mut().zip(&s.rtt_buckets).enumerate() {
+            let value = RTT_BUCKETS.get(i).copied().unwrap_or(RTT_OVERFLOW_SECONDS);
+            for _ in 0..total.saturating_sub(*seen) {
+                self.rtt.observe(value);
+            }
+            *seen = (*seen).max(total);
+        }
         for (reason, total) in s.dropped.by_reason() {
             if let Ok(counter) = c.dropped.get_metric_with_label_values(&[reason]) {
                 advance(&counter, total);
@@ -522,6 +605,12 @@ mod tests {
                 bad_integrity: 3 * n,
                 ..StunDropped::default()
             },
+            nacks_received: 2 * n,
+            nacked_packets: 5 * n,
+            plis_received: n,
+            firs_received: n,
+            packets_lost: 7 * n,
+            rtt_buckets: [0, n, 0, 2 * n, 0, 0, 0, n],
         }
     }
 
@@ -545,6 +634,11 @@ mod tests {
             value(&m, "relais_stun_dropped_total", Some("bad_integrity")),
             9.0
         );
+        assert_eq!(value(&m, "relais_nacks_received_total", None), 6.0);
+        assert_eq!(value(&m, "relais_nacked_packets_total", None), 15.0);
+        assert_eq!(value(&m, "relais_plis_received_total", None), 3.0);
+        assert_eq!(value(&m, "relais_firs_received_total", None), 3.0);
+        assert_eq!(value(&m, "relais_packets_lost_total", None), 21.0);
         // A smaller total (a bug or a reset) never moves a counter back.
         m.observe(&snapshot(2));
         assert_eq!(value(&m, "relais_packets_received_total", None), 300.0);
@@ -585,6 +679,35 @@ mod tests {
     }
 
     #[test]
+    fn rtt_histogram_observes_bucket_deltas() {
+        let m = Metrics::new("x").unwrap();
+        m.observe(&snapshot(1));
+        m.observe(&snapshot(3));
+        // Smaller totals never remove samples.
+        m.observe(&snapshot(2));
+        let families = m.registry().gather();
+        let h = families
+            .iter()
+            .find(|f| f.name() == "relais_rtt_seconds")
+            .unwrap()
+            .get_metric()[0]
+            .get_histogram();
+        assert_eq!(h.get_sample_count(), 12);
+        // 3 at 0.02, 6 at 0.1, 3 at the overflow value.
+        assert!((h.get_sample_sum() - (0.06 + 0.6 + 6.0)).abs() < 1e-9);
+        let buckets: Vec<(f64, u64)> = h
+            .get_bucket()
+            .iter()
+            .map(|b| (b.upper_bound(), b.cumulative_count()))
+            .collect();
+        assert_eq!(buckets.len(), RTT_BUCKETS.len());
+        assert_eq!(buckets[0], (0.01, 0));
+        assert_eq!(buckets[1], (0.02, 3));
+        assert_eq!(buckets[3], (0.1, 9));
+        assert_eq!(buckets[6], (1.0, 9));
+    }
+
+    #[test]
     fn exposition_has_every_name_and_parses() {
         let m = Metrics::new("0.1.0").unwrap();
         m.observe(&snapshot(1));
@@ -614,6 +737,12 @@ mod tests {
             "relais_dropped_packets_total",
             "relais_stun_dropped_total",
             "relais_conferences_by_size",
+            "relais_nacks_received_total",
+            "relais_nacked_packets_total",
+            "relais_plis_received_total",
+            "relais_firs_received_total",
+            "relais_packets_lost_total",
+            "relais_rtt_seconds",
             "relais_info",
         ] {
             assert!(

@@ -600,6 +600,12 @@ impl MediaTask {
                 unexpected: s.stun_dropped_unexpected,
                 overflow: s.stun_dropped_overflow,
             },
+            nacks_received: f.nacks_received,
+            nacked_packets: f.nacked_packets,
+            plis_received: f.plis_received,
+            firs_received: f.firs_received,
+            packets_lost: f.packets_lost_reported,
+            rtt_buckets: f.rtt_buckets_ms,
         };
         NodeSnapshot {
             metrics,
