@@ -447,6 +447,35 @@ async fn metrics_count_a_real_call() {
     assert!(stress > 1.0, "stress {stress}");
     let health = get(node.private, "/about/health").await;
     assert_eq!(health.status, 200);
+    // Admission by load: a new conference is refused, a join to the running one is not.
+    let public = node.public;
+    let refused = tokio::task::spawn_blocking(move || {
+        http(
+            public,
+            "POST",
+            "/whip/another-conference",
+            Some(("application/sdp", CHROMIUM_WHIP_OFFER)),
+        )
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.body.contains("overloaded"), "{}", refused.body);
+    let joined = tokio::task::spawn_blocking(move || {
+        http(
+            public,
+            "POST",
+            &format!("/whep/{STREAM}"),
+            Some(("application/sdp", CHROMIUM_WHEP_OFFER)),
+        )
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(joined.status, 201, "{}", joined.body);
+    let stats = get(node.private, "/about/stats").await.body;
+    assert!(stats.contains("\"refused_overloaded\":1"), "{stats}");
 }
 
 /// Defaults: an idle node is ready, and its scrape has every reason label at 0.

@@ -121,11 +121,17 @@ async fn shutdown(State(state): State<PrivateState>) -> Response {
     }
 }
 
-async fn health(State(state): State<PrivateState>) -> StatusCode {
+/// Liveness: 200 with an empty body while the media task answers (also while draining);
+/// 500 with the reason otherwise.
+async fn health(State(state): State<PrivateState>) -> Response {
     if state.handle.media_alive(HEALTH_TIMEOUT).await {
-        StatusCode::OK
+        StatusCode::OK.into_response()
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unhealthy: media task not answering",
+        )
+            .into_response()
     }
 }
 

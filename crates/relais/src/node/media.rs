@@ -78,6 +78,14 @@ pub(crate) enum CreateError {
     /// More session creations per second than `limits.max_sessions_per_second`.
     #[error("too many new sessions per second (limits.max_sessions_per_second {0})")]
     RateLimited(u64),
+    /// A new conference while stress is at or above `limits.max_stress`.
+    #[error("overloaded: stress {stress:.3} >= limits.max_stress {max:.3}; no new conference")]
+    Overloaded {
+        /// The last sampled stress.
+        stress: f64,
+        /// The limit.
+        max: f64,
+    },
     /// A new conference beyond `limits.max_conferences`.
     #[error("too many conferences (limits.max_conferences {0})")]
     TooManyConferences(u64),
@@ -107,6 +115,7 @@ impl CreateError {
         matches!(
             self,
             CreateError::Draining
+                | CreateError::Overloaded { .. }
                 | CreateError::RateLimited(_)
                 | CreateError::TooManyConferences(_)
                 | CreateError::ConferenceFull(_)
@@ -312,6 +321,8 @@ pub struct MediaStats {
     pub dropped_rate_limited: u64,
     /// Sessions refused while draining (a new conference).
     pub refused_draining: u64,
+    /// New conferences refused while stress was at or above `limits.max_stress`.
+    pub refused_overloaded: u64,
     /// Sessions refused by `limits.max_sessions_per_second`.
     pub refused_rate_limited: u64,
     /// Sessions refused by `limits.max_conferences`.
@@ -745,6 +756,14 @@ impl MediaTask {
         let refusal = if size == 0 && self.draining.load(Ordering::Relaxed) {
             self.stats.refused_draining += 1;
             Some(CreateError::Draining)
+        } else if size == 0 && self.rates.stress >= l.max_stress {
+            // Admission by load: running conferences still take joins (a meeting must not
+            // split), new ones go to a less loaded node.
+            self.stats.refused_overloaded += 1;
+            Some(CreateError::Overloaded {
+                stress: self.rates.stress,
+                max: l.max_stress,
+            })
         } else if !self.sessions.take(now) {
             self.stats.refused_rate_limited += 1;
             Some(CreateError::RateLimited(l.max_sessions_per_second))
