@@ -9,36 +9,13 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::client::{opus_packet, Client};
 use common::{http, Node, CHROMIUM_WHEP_OFFER, CHROMIUM_WHIP_OFFER};
 use relais_rtp::demux::{classify, DatagramKind};
-use relais_srtp::{DtlsRole, SrtpConfig, SrtpReceiver, SrtpSender};
-use relais_transport::dtls_srtp::{
-    DtlsSrtpConfig, DtlsSrtpHandshake, DtlsSrtpOutcome, Fingerprint, NodeCertificate,
-};
-use relais_transport::ice::{IceAgent, IceConfig, IceCredentials, IceEvent, Receive};
+use relais_srtp::{SrtpConfig, SrtpReceiver, SrtpSender};
+use relais_transport::ice::IceCredentials;
 use relais_whip::sdp;
 use tokio::net::UdpSocket;
-
-/// `template` with this client's ICE credentials and certificate fingerprint, no candidates.
-fn offer(template: &str, creds: &IceCredentials, fingerprint: &Fingerprint) -> String {
-    template
-        .lines()
-        .filter(|line| !line.starts_with("a=candidate:"))
-        .map(|line| {
-            if line.starts_with("a=ice-ufrag:") {
-                format!("a=ice-ufrag:{}", creds.ufrag)
-            } else if line.starts_with("a=ice-pwd:") {
-                format!("a=ice-pwd:{}", creds.pwd)
-            } else if line.starts_with("a=fingerprint:") {
-                format!("a=fingerprint:{fingerprint}")
-            } else {
-                line.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\r\n")
-        + "\r\n"
-}
 
 async fn stats(node: SocketAddr) -> String {
     tokio::task::spawn_blocking(move || http(node, "GET", "/about/stats", None).unwrap().body)
@@ -56,151 +33,6 @@ fn counter(stats: &str, name: &str) -> u64 {
                 .and_then(|n| n.parse().ok())
         })
         .unwrap_or(0)
-}
-
-/// A WebRTC client reduced to what the node needs: controlling ICE, DTLS client, SRTP.
-struct Client {
-    socket: UdpSocket,
-    local: SocketAddr,
-    media: SocketAddr,
-    certificate: NodeCertificate,
-    ice: IceAgent,
-    node_fingerprint: Fingerprint,
-    answer: sdp::SessionDescription,
-    /// The session URL path (`Location`).
-    location: String,
-    dtls: Option<DtlsSrtpHandshake>,
-    outcome: Option<DtlsSrtpOutcome>,
-    buf: Vec<u8>,
-}
-
-impl Client {
-    /// POSTs an offer made from `template` to `path` and prepares ICE from the answer.
-    async fn connect(node: &Node, path: &str, template: &str) -> Client {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let local = socket.local_addr().unwrap();
-        let certificate = NodeCertificate::generate().unwrap();
-        let mut ice = IceAgent::new(IceConfig::controlling(), &mut rand::rng(), Instant::now());
-        let offer = offer(template, ice.local_credentials(), certificate.fingerprint());
-        let (public, path) = (node.public, path.to_owned());
-        let response = tokio::task::spawn_blocking(move || {
-            http(
-                public,
-                "POST",
-                &path,
-                Some(("application/sdp", offer.as_str())),
-            )
-            .unwrap()
-        })
-        .await
-        .unwrap();
-        assert_eq!(response.status, 201, "{}", response.body);
-        let location = response.header("location").unwrap().to_owned();
-        let answer = sdp::parse(&response.body).unwrap();
-        let m = answer.media.iter().find(|m| m.port != 0).unwrap();
-        ice.set_remote_credentials(
-            IceCredentials::new(
-                m.effective_ice_ufrag(&answer).unwrap(),
-                m.effective_ice_pwd(&answer).unwrap(),
-            )
-            .unwrap(),
-        );
-        let candidate = m
-            .candidates
-            .iter()
-            .find(|c| c.port == node.media.port())
-            .unwrap();
-        ice.add_local_candidate(local).unwrap();
-        ice.add_remote_candidate(node.media, candidate.priority)
-            .unwrap();
-        let node_fingerprint =
-            Fingerprint::parse(&m.effective_fingerprints(&answer)[0].to_string()).unwrap();
-        Client {
-            socket,
-            local,
-            media: node.media,
-            certificate,
-            ice,
-            node_fingerprint,
-            answer,
-            location,
-            dtls: None,
-            outcome: None,
-            buf: vec![0u8; 2048],
-        }
-    }
-
-    /// One round: timers, ICE and DTLS output, then up to `wait` for one datagram. Returns
-    /// a received SRTP/SRTCP datagram.
-    async fn step(&mut self, wait: Duration) -> Option<Vec<u8>> {
-        self.ice.handle_timeout(Instant::now());
-        while let Some(t) = self.ice.poll_transmit() {
-            self.socket
-                .send_to(&t.contents, t.destination)
-                .await
-                .unwrap();
-        }
-        while let Some(event) = self.ice.poll_event() {
-            if matches!(event, IceEvent::SelectedPairChanged { .. }) && self.dtls.is_none() {
-                self.dtls = Some(
-                    DtlsSrtpHandshake::spawn(
-                        DtlsRole::Client,
-                        &self.certificate,
-                        self.node_fingerprint.clone(),
-                        DtlsSrtpConfig::default(),
-                    )
-                    .unwrap(),
-                );
-            }
-        }
-        if let Some(handle) = self.dtls.as_mut() {
-            while let Some(d) = handle.poll_transmit() {
-                self.socket.send_to(&d, self.media).await.unwrap();
-            }
-            if self.outcome.is_none() {
-                if let Some(result) = handle.poll_outcome() {
-                    self.outcome = Some(result.unwrap());
-                }
-            }
-        }
-        let (len, from) = tokio::time::timeout(wait, self.socket.recv_from(&mut self.buf))
-            .await
-            .ok()?
-            .ok()?;
-        let datagram = &self.buf[..len];
-        match classify(datagram) {
-            DatagramKind::Stun => self.ice.handle_receive(
-                Instant::now(),
-                Receive {
-                    source: from,
-                    destination: self.local,
-                    datagram,
-                },
-            ),
-            DatagramKind::Dtls => {
-                if let Some(handle) = self.dtls.as_ref() {
-                    handle.handle_datagram(datagram);
-                }
-            }
-            DatagramKind::Rtp | DatagramKind::Rtcp => return Some(datagram.to_vec()),
-            DatagramKind::Unknown => {}
-        }
-        None
-    }
-
-    async fn send(&self, datagram: &[u8]) {
-        self.socket.send_to(datagram, self.media).await.unwrap();
-    }
-}
-
-/// An Opus RTP packet on SSRC 1001 (the Chromium fixture's audio SSRC).
-fn opus_packet(seq: u16) -> Vec<u8> {
-    let mut packet = vec![0x80, 111];
-    packet.extend_from_slice(&seq.to_be_bytes());
-    packet.extend_from_slice(&(u32::from(seq) * 960).to_be_bytes());
-    packet.extend_from_slice(&1001u32.to_be_bytes());
-    packet.extend_from_slice(&[0xab; 40]);
-    packet
 }
 
 /// Publishes to a node started with `args` until it has decrypted one RTP packet; returns

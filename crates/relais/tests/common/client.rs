@@ -51,6 +51,8 @@ pub struct Client {
     pub certificate: NodeCertificate,
     pub ice: IceAgent,
     pub node_fingerprint: Fingerprint,
+    /// The node's SDP answer.
+    pub answer: sdp::SessionDescription,
     /// The session URL path (`Location`).
     pub location: String,
     pub dtls: Option<DtlsSrtpHandshake>,
@@ -108,6 +110,7 @@ impl Client {
             certificate,
             ice,
             node_fingerprint,
+            answer,
             location,
             dtls: None,
             outcome: None,
