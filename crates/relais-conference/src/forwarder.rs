@@ -675,6 +675,7 @@ impl Stream {
             },
             CodecName::Vp9 => (vp9::parse(payload).is_ok_and(|d| d.is_keyframe()), None),
             CodecName::H264 => (h264::parse(payload).is_ok_and(|d| d.is_keyframe()), None),
+            CodecName::Av1 => (relais_rtp::codec::av1::starts_keyframe(payload), None),
             CodecName::Opus => (false, None),
         };
         let (kind, ordinal) = (line.kind, line.ordinal);

@@ -1,13 +1,22 @@
 //! The forwarding core of relais, sans-IO: it takes decrypted RTP/RTCP and time, and returns
 //! the plaintext packets to protect and send to each endpoint.
 //!
-//! This first version serves one publisher's streams to many viewers (WHIP/WHEP); later
-//! versions grow it into multi-party conferences with per-receiver layer allocation.
+//! Two shapes share the packet handling: [`Forwarder`] serves one publisher's streams to
+//! many viewers (WHIP/WHEP); [`Conference`] is the multi-party model Jitsi Meet uses
+//! (endpoints publishing named sources, per-receiver allocation with last-N, simulcast and
+//! SVC layer selection, dominant speaker, silence suppression).
 
 use relais_rtp::extensions::ExtensionMap;
 
+pub mod allocation;
+pub mod conference;
 mod forwarder;
+pub mod speech;
 
+pub use conference::{
+    AudioSubscription, Conference, ConferenceConfig, ConferenceEvent, ConferenceOutput,
+    EndpointDescription, PublishedSource,
+};
 pub use forwarder::Forwarder;
 
 /// One endpoint: one ICE/DTLS transport (a WHIP publisher or a WHEP viewer).
@@ -34,6 +43,8 @@ pub enum CodecName {
     Vp9,
     /// H264 video.
     H264,
+    /// AV1 video (layers from the dependency descriptor extension).
+    Av1,
 }
 
 /// A codec as negotiated on one endpoint's m-line.
@@ -124,6 +135,24 @@ pub enum ConferenceError {
     /// The endpoint id is already in use.
     #[error("endpoint already exists")]
     EndpointExists,
+    /// No endpoint with this id.
+    #[error("unknown endpoint")]
+    UnknownEndpoint,
+    /// No source with this name belongs to the endpoint.
+    #[error("unknown source")]
+    UnknownSource,
+    /// More SSRCs announced than an endpoint may have.
+    #[error("too many SSRCs (at most {})", conference::MAX_SSRCS_PER_ENDPOINT)]
+    TooManySsrcs,
+    /// The same SSRC announced twice.
+    #[error("SSRC {0} announced twice")]
+    DuplicateSsrc(u32),
+    /// A source without any SSRC.
+    #[error("source {0:?} has no SSRC")]
+    NoSsrc(String),
+    /// The source name or one of its SSRCs belongs to another endpoint.
+    #[error("source {0:?} or its SSRCs belong to another endpoint")]
+    SourceInUse(String),
     /// A media line has no codec the forwarder can use.
     #[error("m-line {mid:?} has no usable codec")]
     NoUsableCodec {
@@ -172,6 +201,15 @@ pub struct ForwarderStats {
     pub rtt_sum_ms: u64,
     /// Round-trip time samples measured.
     pub rtt_count: u64,
+    /// Dropped: arrived after a later packet of the same stream was dropped on purpose, so
+    /// it has no outgoing sequence number left.
+    pub dropped_late: u64,
+    /// Packet copies not sent to a receiver because their layer is above the receiver's
+    /// (temporal or spatial thinning, one count per receiver).
+    pub dropped_thinned: u64,
+    /// Audio packets of non-speakers below the silence threshold that were not forwarded
+    /// (one count per packet, not per receiver).
+    pub silence_suppressed: u64,
 }
 
 /// Upper bounds, in milliseconds, of the RTT histogram buckets of

@@ -6,6 +6,7 @@
 //! module holds what they share ([`PictureId`]) and a codec-independent entry point
 //! ([`VideoCodec::is_keyframe`]) for code that only needs that answer.
 
+pub mod av1;
 pub mod h264;
 pub mod opus;
 pub mod vp8;

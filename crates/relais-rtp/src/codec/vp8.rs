@@ -176,6 +176,25 @@ pub fn parse(payload: &[u8]) -> Result<Vp8Descriptor, Vp8Error> {
     layout(payload).map(|l| l.descriptor)
 }
 
+/// The frame size a key frame announces: `(width, height)` from the VP8 key frame header
+/// (RFC 6386 §9.1: 3-byte frame tag, start code `9d 01 2a`, then 14-bit width and height),
+/// which starts the VP8 data of the first packet of a key frame. `None` for any other packet.
+///
+/// With Jitsi's end-to-end encryption these first 10 bytes of a key frame stay in the clear,
+/// so an SFU can read the size of encrypted frames too.
+pub fn keyframe_dimensions(payload: &[u8], descriptor: &Vp8Descriptor) -> Option<(u16, u16)> {
+    if !descriptor.is_keyframe {
+        return None;
+    }
+    let header = payload.get(descriptor.len..)?.first_chunk::<10>()?;
+    if header[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let width = u16::from_le_bytes([header[6], header[7]]) & 0x3FFF;
+    let height = u16::from_le_bytes([header[8], header[9]]) & 0x3FFF;
+    Some((width, height))
+}
+
 /// Rewrites the picture id in place, keeping its width: `picture_id` is taken modulo 2^7 or
 /// 2^15, which is how picture ids wrap anyway.
 pub fn rewrite_picture_id(payload: &mut [u8], picture_id: u16) -> Result<(), Vp8Error> {

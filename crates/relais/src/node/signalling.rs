@@ -380,6 +380,7 @@ fn media_line(
                 "vp8" => CodecName::Vp8,
                 "vp9" => CodecName::Vp9,
                 "h264" => CodecName::H264,
+                "av1" => CodecName::Av1,
                 _ => return None,
             };
             Some(NegotiatedCodec {
