@@ -126,6 +126,11 @@ impl Violations {
         &self.kept
     }
 
+    /// The kept violations as readable lines.
+    pub fn messages(&self) -> Vec<String> {
+        self.kept.iter().map(ToString::to_string).collect()
+    }
+
     /// How many of `kind` were found.
     pub fn count(&self, kind: ViolationKind) -> usize {
         self.counts.get(&kind).copied().unwrap_or(0)
