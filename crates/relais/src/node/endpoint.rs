@@ -36,7 +36,8 @@ pub(crate) struct Endpoint {
     /// The selected remote address (normalised), fed by `SelectedPairChanged`.
     pub(crate) remote: Option<SocketAddr>,
     /// DTLS datagrams to the endpoint's handshake driver task; dropping it ends the task.
-    pub(crate) dtls_in: mpsc::Sender<Vec<u8>>,
+    /// `None` until the peer's fingerprint is known (Colibri2 may send it later).
+    pub(crate) dtls_in: Option<mpsc::Sender<Vec<u8>>>,
     /// Installed when the handshake completes.
     pub(crate) srtp: Option<Srtp>,
     /// Publisher with an audio line (`relais_endpoints_sending_audio`).
@@ -49,6 +50,8 @@ pub(crate) struct Endpoint {
     pub(crate) rate: super::media::TokenBucket,
     /// When signalling created it (for the connect timeout).
     pub(crate) created: std::time::Instant,
+    /// Set for Jitsi Meet (Colibri2) endpoints, whose media goes to a conference.
+    pub(crate) colibri: Option<super::media::colibri::ColibriLink>,
 }
 
 impl Endpoint {

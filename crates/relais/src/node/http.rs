@@ -13,6 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use relais_colibri::http::ColibriConfig;
 use relais_metrics::Metrics;
 use relais_whip::http::WhipConfig;
 
@@ -25,7 +26,8 @@ use crate::config::Config;
 /// How long the health check waits for the media task.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The public listener's routes.
+/// The public listener's routes: WHIP/WHEP, the demo page and the bridge channel
+/// (colibri-ws, authenticated per endpoint by its ICE pwd).
 pub(crate) fn public_router(handle: NodeHandle, config: &Config) -> Router {
     let whip = WhipConfig {
         bearer_token: config
@@ -35,7 +37,9 @@ pub(crate) fn public_router(handle: NodeHandle, config: &Config) -> Router {
             .map(|t| t.expose().to_owned()),
         ..WhipConfig::default()
     };
-    relais_whip::http::router(handle, whip).merge(relais_whip::demo::router())
+    relais_whip::http::router(handle.clone(), whip)
+        .merge(relais_whip::demo::router())
+        .merge(super::bridge::router(handle))
 }
 
 #[derive(Clone)]
@@ -51,8 +55,9 @@ struct PrivateState {
 /// answers; 503 otherwise), `/about/ready` (200 when healthy, not draining and under
 /// `limits.max_stress`; 503 with the reason otherwise), `/about/version` (JSON),
 /// `/about/stats` (the media task's counters, JSON), `/metrics` (Prometheus text) and
-/// `/colibri/stats` (JVB-style flat JSON) and `POST /colibri/shutdown` (start a graceful
-/// drain; 200 `draining`). With `http.private_api_token` set every route but
+/// `/colibri/stats` (JVB-style flat JSON), `POST /colibri/shutdown` (start a graceful
+/// drain; 200 `draining`) and the Colibri2 allocation API under `/colibri/v2/` (Jitsi
+/// Meet's focus allocates conferences and endpoints there). With `http.private_api_token` set every route but
 /// the two probes needs the bearer token: liveness and readiness reveal nothing but a status,
 /// and orchestrators (systemd, Kubernetes' kubelet) cannot present a secret.
 pub(crate) fn private_router(
@@ -82,7 +87,14 @@ pub(crate) fn private_router(
         .route("/colibri/stats", get(colibri_stats))
         .route("/colibri/shutdown", post(shutdown))
         .layer(middleware::from_fn_with_state(state.clone(), authorise));
-    probes.merge(authenticated).with_state(state)
+    let colibri = relais_colibri::http::router(
+        state.handle.clone(),
+        ColibriConfig {
+            bearer_token: state.token.clone(),
+            ..ColibriConfig::default()
+        },
+    );
+    probes.merge(authenticated).with_state(state).merge(colibri)
 }
 
 async fn authorise(

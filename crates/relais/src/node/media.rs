@@ -32,6 +32,13 @@ use relais_whip::http::SessionKind;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub(crate) mod colibri;
+
+use colibri::ColibriConference;
+use relais_colibri::colibri2::{ColibriError, ConferenceModify};
+
+use super::bridge_io::{BridgeCounter, BridgeInput, BridgeRefusal, BridgeSession};
+use super::colibri::ColibriOutcome;
 use super::endpoint::{drive_dtls, Endpoint, Srtp, DTLS_INBOUND_QUEUE};
 use crate::config::{redact, LimitsConfig, PrivacyConfig};
 use crate::logging::stream_tag;
@@ -44,6 +51,8 @@ const IDLE_WAKE: Duration = Duration::from_secs(1);
 /// Endpoints whose DTLS handshake has not completed this long after creation are closed (a
 /// session that never connects would otherwise hold its slots until deleted).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connectivity checks of full ICE agents remembered for routing their responses.
+const MAX_PENDING_TRANSACTIONS: usize = 16_384;
 /// How often the media task samples its counters into [`Rates`] (JVB refreshes
 /// `/colibri/stats` every 5 s).
 pub(crate) const SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
@@ -184,6 +193,30 @@ pub(crate) enum Command {
         remote: Option<IceCredentials>,
         reply: oneshot::Sender<PatchReply>,
     },
+    /// Connects the bridge channel of endpoint `endpoint` (its Colibri2 id) of conference
+    /// `meeting_id`, authenticated by the endpoint's local ICE pwd.
+    BridgeAttach {
+        meeting_id: String,
+        endpoint: String,
+        pwd: String,
+        reply: oneshot::Sender<Result<BridgeSession, BridgeRefusal>>,
+    },
+    /// A client message from the bridge channel of `id`.
+    BridgeInput { id: EndpointId, input: BridgeInput },
+    /// Something the bridge channel counted.
+    BridgeCount(BridgeCounter),
+    /// The bridge channel of `id` closed.
+    BridgeDetach { id: EndpointId },
+    /// A validated Colibri2 `conference-modify`.
+    Colibri(
+        Box<ConferenceModify>,
+        oneshot::Sender<Result<ColibriOutcome, ColibriError>>,
+    ),
+    /// The speech activity of a conference (`None`: no such conference).
+    DominantSpeaker {
+        meeting_id: String,
+        reply: oneshot::Sender<Option<serde_json::Value>>,
+    },
     /// Liveness probe (health check): answered by the loop itself.
     Ping(oneshot::Sender<()>),
     /// A snapshot of the counters.
@@ -298,6 +331,28 @@ pub struct MediaStats {
     pub dropped_unknown_kind: u64,
     /// DTLS datagrams dropped because the endpoint's queue was full.
     pub dtls_queue_full: u64,
+    /// DTLS datagrams dropped because the peer's fingerprint is not known yet (a Colibri2
+    /// endpoint whose transport has not arrived).
+    pub dtls_not_ready: u64,
+    /// Bridge channels connected.
+    pub bridge_connected: u64,
+    /// Bridge channel connections refused (wrong credentials).
+    pub bridge_refused: u64,
+    /// Bridge channel messages handled.
+    pub bridge_messages_received: u64,
+    /// Bridge channel messages that were not JSON objects with a class (ignored).
+    pub bridge_messages_malformed: u64,
+    /// Bridge channel messages of a class relais does not know (ignored).
+    pub bridge_messages_unknown_class: u64,
+    /// Bridge channel messages refused: wrong types, duplicate keys, too large, or not
+    /// applicable (an unknown source).
+    pub bridge_messages_invalid: u64,
+    /// Bridge channel messages of a class only the bridge sends (ignored).
+    pub bridge_messages_not_from_clients: u64,
+    /// Bridge channel messages sent to clients.
+    pub bridge_messages_sent: u64,
+    /// Bridge channel messages not delivered (no channel connected, or its queue full).
+    pub bridge_messages_undeliverable: u64,
     /// DTLS handshakes completed.
     pub dtls_completed: u64,
     /// DTLS handshakes failed (the endpoint is closed).
@@ -372,7 +427,9 @@ pub(crate) fn normalise(addr: SocketAddr) -> SocketAddr {
 pub(crate) struct MediaTask {
     socket: UdpSocket,
     socket_is_v6: bool,
-    local: SocketAddr,
+    /// The local address full ICE agents pair with and checks are received on: the bound
+    /// address, or the first announced one when bound to all interfaces.
+    ice_local: SocketAddr,
     certificate: Arc<NodeCertificate>,
     privacy: PrivacyConfig,
     endpoints: HashMap<EndpointId, Endpoint>,
@@ -380,9 +437,16 @@ pub(crate) struct MediaTask {
     by_remote: HashMap<SocketAddr, EndpointId>,
     /// Local ICE ufrag → endpoint, for STUN routing.
     by_ufrag: HashMap<String, EndpointId>,
+    /// Transaction id of a connectivity check a full agent sent → its endpoint: responses
+    /// carry no USERNAME, so they are routed by the transaction they answer.
+    by_transaction: HashMap<[u8; 12], EndpointId>,
+    /// Insertion order of `by_transaction`, to bound it (unanswered checks age out).
+    transactions: std::collections::VecDeque<[u8; 12]>,
     /// Session id → endpoint.
     by_session: HashMap<String, EndpointId>,
     forwarder: Forwarder,
+    /// Jitsi Meet conferences by meeting id.
+    conferences: HashMap<String, ColibriConference>,
     next_id: u64,
     dtls_events_tx: mpsc::Sender<(EndpointId, DtlsEvent)>,
     stats: MediaStats,
@@ -404,27 +468,38 @@ pub(crate) struct MediaTask {
 
 impl MediaTask {
     /// A task over `socket` (already bound).
+    /// `announced`: the media addresses the node announces (the first is the full ICE
+    /// agents' local candidate when the socket is bound to all interfaces).
     pub(crate) fn new(
         socket: UdpSocket,
         certificate: Arc<NodeCertificate>,
-        privacy: PrivacyConfig,
+        config: &crate::config::Config,
         dtls_events_tx: mpsc::Sender<(EndpointId, DtlsEvent)>,
-        limits: LimitsConfig,
         draining: Arc<AtomicBool>,
         endpoint_count: watch::Sender<usize>,
+        announced: &[IpAddr],
     ) -> std::io::Result<Self> {
+        let (privacy, limits) = (config.privacy.clone(), config.limits.clone());
         let bound = socket.local_addr()?;
+        let local = normalise(bound);
+        let ice_local = match announced.first() {
+            Some(ip) if local.ip().is_unspecified() => SocketAddr::new(*ip, local.port()),
+            _ => local,
+        };
         Ok(Self {
             socket_is_v6: bound.is_ipv6(),
-            local: normalise(bound),
+            ice_local,
             socket,
             certificate,
             privacy,
             endpoints: HashMap::new(),
             by_remote: HashMap::new(),
             by_ufrag: HashMap::new(),
+            by_transaction: HashMap::new(),
+            transactions: std::collections::VecDeque::new(),
             by_session: HashMap::new(),
             forwarder: Forwarder::new(ForwarderConfig::default()),
+            conferences: HashMap::new(),
             next_id: 1,
             dtls_events_tx,
             stats: MediaStats::default(),
@@ -488,6 +563,7 @@ impl MediaTask {
                 _ = shutdown.changed() => break,
             }
             self.drain_forwarder();
+            self.drain_conferences();
             let count = self.endpoints.len();
             self.endpoint_count.send_if_modified(|c| {
                 let changed = *c != count;
@@ -636,6 +712,11 @@ impl MediaTask {
         if let Some(t) = self.forwarder.poll_timeout() {
             next = next.min(t);
         }
+        for conference in self.conferences.values() {
+            if let Some(t) = conference.conference.poll_timeout() {
+                next = next.min(t);
+            }
+        }
         next
     }
 
@@ -654,6 +735,15 @@ impl MediaTask {
         }
         if self.forwarder.poll_timeout().is_some_and(|t| t <= now) {
             self.forwarder.handle_timeout(now);
+        }
+        for conference in self.conferences.values_mut() {
+            if conference
+                .conference
+                .poll_timeout()
+                .is_some_and(|t| t <= now)
+            {
+                conference.conference.handle_timeout(now);
+            }
         }
     }
 
@@ -691,6 +781,23 @@ impl MediaTask {
             } => {
                 let _ = reply.send(self.patch(kind, &stream, &session, remote));
             }
+            Command::Colibri(request, reply) => {
+                let _ = reply.send(self.colibri_modify(now, *request));
+            }
+            Command::DominantSpeaker { meeting_id, reply } => {
+                let _ = reply.send(self.dominant_speaker_state(&meeting_id));
+            }
+            Command::BridgeAttach {
+                meeting_id,
+                endpoint,
+                pwd,
+                reply,
+            } => {
+                let _ = reply.send(self.bridge_attach(&meeting_id, &endpoint, &pwd));
+            }
+            Command::BridgeInput { id, input } => self.bridge_input(now, id, input),
+            Command::BridgeCount(counter) => self.bridge_count(counter),
+            Command::BridgeDetach { id } => self.bridge_detach(id),
             Command::Ping(reply) => {
                 let _ = reply.send(());
             }
@@ -851,13 +958,14 @@ impl MediaTask {
                 ice,
                 previous_ufrag: None,
                 remote: None,
-                dtls_in,
+                dtls_in: Some(dtls_in),
                 srtp: None,
                 sends_audio,
                 sends_video,
                 ice_outcome_counted: false,
                 rate: TokenBucket::per_second(self.limits.max_packet_rate_per_source, now),
                 created: now,
+                colibri: None,
             },
         );
         self.stats.endpoints_created += 1;
@@ -889,8 +997,13 @@ impl MediaTask {
                 self.streams.remove(&endpoint.stream);
             }
         }
-        self.forwarder.remove_endpoint(now, id);
-        self.stats.forwarder_endpoints = self.stats.forwarder_endpoints.saturating_sub(1);
+        match &endpoint.colibri {
+            Some(link) => self.colibri_closed(now, id, link),
+            None => {
+                self.forwarder.remove_endpoint(now, id);
+                self.stats.forwarder_endpoints = self.stats.forwarder_endpoints.saturating_sub(1);
+            }
+        }
         self.stats.endpoints_closed += 1;
         if matches!(reason, CloseReason::ConsentExpired) {
             self.stats.endpoints_consent_expired += 1;
@@ -926,11 +1039,14 @@ impl MediaTask {
             return;
         };
         match kind {
-            DatagramKind::Dtls => {
-                if endpoint.dtls_in.try_send(datagram.to_vec()).is_err() {
-                    self.stats.dtls_queue_full += 1;
+            DatagramKind::Dtls => match &endpoint.dtls_in {
+                Some(dtls_in) => {
+                    if dtls_in.try_send(datagram.to_vec()).is_err() {
+                        self.stats.dtls_queue_full += 1;
+                    }
                 }
-            }
+                None => self.stats.dtls_not_ready += 1,
+            },
             DatagramKind::Rtp | DatagramKind::Rtcp if !endpoint.rate.take(now) => {
                 self.stats.dropped_rate_limited += 1;
             }
@@ -943,7 +1059,14 @@ impl MediaTask {
                     Ok(len) => {
                         self.stats.rtp_received += 1;
                         if let Some(packet) = datagram.get(..len) {
-                            self.forwarder.handle_rtp(now, id, packet);
+                            match endpoint.colibri.as_ref() {
+                                Some(link) => {
+                                    if let Some(c) = self.conferences.get_mut(&link.meeting_id) {
+                                        c.conference.handle_rtp(now, id, packet);
+                                    }
+                                }
+                                None => self.forwarder.handle_rtp(now, id, packet),
+                            }
                         }
                     }
                     Err(e) => *self.stats.srtp_errors.entry(e.reason()).or_default() += 1,
@@ -958,7 +1081,14 @@ impl MediaTask {
                     Ok(len) => {
                         self.stats.rtcp_received += 1;
                         if let Some(packet) = datagram.get(..len) {
-                            self.forwarder.handle_rtcp(now, id, packet);
+                            match endpoint.colibri.as_ref() {
+                                Some(link) => {
+                                    if let Some(c) = self.conferences.get_mut(&link.meeting_id) {
+                                        c.conference.handle_rtcp(now, id, packet);
+                                    }
+                                }
+                                None => self.forwarder.handle_rtcp(now, id, packet),
+                            }
                         }
                     }
                     Err(e) => *self.stats.srtp_errors.entry(e.reason()).or_default() += 1,
@@ -970,11 +1100,17 @@ impl MediaTask {
 
     fn handle_stun(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         // Just enough parsing to route; the agent verifies everything.
-        let id = StunMessage::parse(datagram)
-            .ok()
-            .and_then(|m| m.ice_ufrags())
-            .and_then(|(ours, _)| std::str::from_utf8(ours).ok())
-            .and_then(|ufrag| self.by_ufrag.get(ufrag).copied());
+        let message = StunMessage::parse(datagram).ok();
+        let id = match &message {
+            Some(m) if m.is_binding_success() || m.is_binding_error() => {
+                self.by_transaction.remove(&m.transaction_id())
+            }
+            Some(m) => m
+                .ice_ufrags()
+                .and_then(|(ours, _)| std::str::from_utf8(ours).ok())
+                .and_then(|ufrag| self.by_ufrag.get(ufrag).copied()),
+            None => None,
+        };
         let Some(id) = id else {
             self.stats.stun_unknown_ufrag += 1;
             return;
@@ -984,7 +1120,7 @@ impl MediaTask {
                 now,
                 Receive {
                     source: from,
-                    destination: self.local,
+                    destination: self.ice_local,
                     datagram,
                 },
             );
@@ -1005,6 +1141,20 @@ impl MediaTask {
             &counted,
         );
         while let Some(transmit) = endpoint.ice.poll_transmit() {
+            // A request of a full agent: remember whose it is for the response.
+            if let Some(transaction) = StunMessage::parse(&transmit.contents)
+                .ok()
+                .filter(|m| m.is_binding_request())
+                .map(|m| m.transaction_id())
+            {
+                if self.transactions.len() >= MAX_PENDING_TRANSACTIONS {
+                    if let Some(oldest) = self.transactions.pop_front() {
+                        self.by_transaction.remove(&oldest);
+                    }
+                }
+                self.transactions.push_back(transaction);
+                self.by_transaction.insert(transaction, id);
+            }
             send(
                 &self.socket,
                 self.socket_is_v6,
@@ -1096,44 +1246,50 @@ impl MediaTask {
     /// Protects and sends what the forwarder produced.
     fn drain_forwarder(&mut self) {
         while let Some(output) = self.forwarder.poll_output() {
-            let (to, mut packet, rtp) = match output {
+            let (to, packet, rtp) = match output {
                 ForwarderOutput::Rtp { to, packet } => (to, packet, true),
                 ForwarderOutput::Rtcp { to, packet } => (to, packet, false),
             };
-            let target = self.endpoints.get_mut(&to).and_then(|e| {
-                let target = e.send_target()?;
-                Some((target, e.srtp.as_mut()?))
-            });
-            match target {
-                Some((target, srtp)) => {
-                    let protected = if rtp {
-                        srtp.sender.protect_rtp_vec(&mut packet)
-                    } else {
-                        srtp.sender.protect_rtcp_vec(&mut packet)
-                    };
-                    match protected {
-                        Ok(()) => {
-                            if send(
-                                &self.socket,
-                                self.socket_is_v6,
-                                &mut self.stats,
-                                &packet,
-                                target,
-                            ) {
-                                if rtp {
-                                    self.stats.rtp_sent += 1;
-                                } else {
-                                    self.stats.rtcp_sent += 1;
-                                }
-                            }
-                        }
-                        Err(e) => *self.stats.srtp_errors.entry(e.reason()).or_default() += 1,
-                    }
-                }
-                None => self.stats.output_not_sendable += 1,
-            }
+            let packet = self.protect_and_send(to, packet, rtp);
             self.forwarder.recycle(packet);
         }
+    }
+
+    /// SRTP-protects `packet` for `to` and sends it on the selected pair; returns the
+    /// buffer for recycling.
+    fn protect_and_send(&mut self, to: EndpointId, mut packet: Vec<u8>, rtp: bool) -> Vec<u8> {
+        let target = self.endpoints.get_mut(&to).and_then(|e| {
+            let target = e.send_target()?;
+            Some((target, e.srtp.as_mut()?))
+        });
+        let Some((target, srtp)) = target else {
+            self.stats.output_not_sendable += 1;
+            return packet;
+        };
+        let protected = if rtp {
+            srtp.sender.protect_rtp_vec(&mut packet)
+        } else {
+            srtp.sender.protect_rtcp_vec(&mut packet)
+        };
+        match protected {
+            Ok(()) => {
+                if send(
+                    &self.socket,
+                    self.socket_is_v6,
+                    &mut self.stats,
+                    &packet,
+                    target,
+                ) {
+                    if rtp {
+                        self.stats.rtp_sent += 1;
+                    } else {
+                        self.stats.rtcp_sent += 1;
+                    }
+                }
+            }
+            Err(e) => *self.stats.srtp_errors.entry(e.reason()).or_default() += 1,
+        }
+        packet
     }
 }
 

@@ -9,6 +9,9 @@
 //! `limits.drain_timeout_s` (closing what is left). A second [`Signal::Terminate`] during a
 //! drain, or [`Signal::Interrupt`] at any time, stops at once.
 
+mod bridge;
+mod bridge_io;
+mod colibri;
 mod endpoint;
 mod http;
 mod media;
@@ -136,11 +139,11 @@ pub async fn run(config: Config, signals: mpsc::Receiver<Signal>) -> Result<(), 
     let media = media::MediaTask::new(
         socket,
         certificate,
-        config.privacy.clone(),
+        &config,
         dtls_tx,
-        config.limits.clone(),
         draining.clone(),
         count_tx,
+        &announced,
     )
     .map_err(|source| NodeError::Bind {
         what: "media",
@@ -149,7 +152,8 @@ pub async fn run(config: Config, signals: mpsc::Receiver<Signal>) -> Result<(), 
     })?;
     let media_task = tokio::spawn(media.run(commands_rx, dtls_rx, shutdown_rx.clone()));
 
-    let handle = NodeHandle::new(commands_tx, fingerprint, candidates);
+    let web_socket_base = web_socket_base(&config, &announced);
+    let handle = NodeHandle::new(commands_tx, fingerprint, candidates, web_socket_base);
     let public_app = http::public_router(handle.clone(), &config);
     let metrics = Arc::new(relais_metrics::Metrics::new(env!("CARGO_PKG_VERSION"))?);
     let private_app = http::private_router(handle, &config, metrics, control_tx);
@@ -257,6 +261,28 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
+}
+
+/// `ws(s)://host:port` of the public listener: from `http.public_base_url` when set, else
+/// the bind address (the first announced media address when bound to all interfaces).
+fn web_socket_base(config: &Config, announced: &[IpAddr]) -> String {
+    if let Some(base) = &config.http.public_base_url {
+        let base = base.trim_end_matches('/');
+        if let Some(rest) = base.strip_prefix("https://") {
+            return format!("wss://{rest}");
+        }
+        if let Some(rest) = base.strip_prefix("http://") {
+            return format!("ws://{rest}");
+        }
+        return base.to_owned();
+    }
+    let bind = config.http.public_bind;
+    let ip = if bind.ip().is_unspecified() {
+        announced.first().copied().unwrap_or(bind.ip())
+    } else {
+        bind.ip()
+    };
+    format!("ws://{}", SocketAddr::new(ip, bind.port()))
 }
 
 async fn bind_tcp(what: &'static str, addr: SocketAddr) -> Result<TcpListener, NodeError> {

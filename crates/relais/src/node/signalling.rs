@@ -23,6 +23,20 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::media::{Command, CreateEndpoint, CreateError, MediaStats, NodeSnapshot, PatchReply};
 
+/// `text` with everything but RFC 3986 unreserved characters percent-encoded (ICE pwds
+/// may hold `+` and `/`, which a query or path would read differently).
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// How long signalling waits for the media task to answer a command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -32,6 +46,8 @@ pub struct NodeHandle {
     commands: mpsc::Sender<Command>,
     fingerprint: Fingerprint,
     candidates: Arc<Vec<Candidate>>,
+    /// `ws://host:port` or `wss://host[:port]` of the public listener, for colibri-ws URLs.
+    web_socket_base: Arc<str>,
 }
 
 impl NodeHandle {
@@ -39,18 +55,60 @@ impl NodeHandle {
         commands: mpsc::Sender<Command>,
         fingerprint: Fingerprint,
         candidates: Vec<Candidate>,
+        web_socket_base: String,
     ) -> Self {
         Self {
             commands,
             fingerprint,
             candidates: Arc::new(candidates),
+            web_socket_base: web_socket_base.into(),
         }
     }
 
-    async fn request<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+    /// The node's ICE candidates.
+    pub(crate) fn candidates(&self) -> &[Candidate] {
+        &self.candidates
+    }
+
+    /// The node certificate's fingerprint as (hash name, colon-separated hex).
+    pub(crate) fn fingerprint_parts(&self) -> (String, String) {
+        let text = self.fingerprint.to_string();
+        match text.split_once(' ') {
+            Some((hash, hex)) => (hash.to_owned(), hex.to_owned()),
+            None => ("sha-256".to_owned(), text),
+        }
+    }
+
+    /// The colibri-ws URL of an endpoint. The server id is a fixed name: JVB's default
+    /// (its IP address) would put an address into every client's signalling.
+    pub(crate) fn web_socket_url(
+        &self,
+        meeting_id: &str,
+        endpoint: &str,
+        pwd: &str,
+    ) -> Option<String> {
+        Some(format!(
+            "{}/colibri-ws/relais/{}/{}?pwd={}",
+            self.web_socket_base,
+            percent_encode(meeting_id),
+            percent_encode(endpoint),
+            percent_encode(pwd)
+        ))
+    }
+
+    /// Sends `make(reply)` to the media task and waits (bounded) for the reply.
+    pub(crate) async fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Option<T> {
         let (tx, rx) = oneshot::channel();
         self.commands.send(make(tx)).await.ok()?;
         tokio::time::timeout(COMMAND_TIMEOUT, rx).await.ok()?.ok()
+    }
+
+    /// Queues a command without a reply; false when the media task is gone.
+    pub(crate) async fn command(&self, command: Command) -> bool {
+        self.commands.send(command).await.is_ok()
     }
 
     /// Whether the media task answers within `timeout` (the health check).

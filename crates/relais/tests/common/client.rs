@@ -119,6 +119,41 @@ impl Client {
         }
     }
 
+    /// A client for a Colibri2 endpoint, as a Jitsi Meet client is: ICE controlled (the
+    /// node controls), DTLS client. The node's transport comes later through
+    /// [`Client::set_node_transport`].
+    pub async fn colibri(node: &Node) -> Client {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local = socket.local_addr().unwrap();
+        let certificate = NodeCertificate::generate().unwrap();
+        let mut ice = IceAgent::new(IceConfig::controlled(), &mut rand::rng(), Instant::now());
+        ice.add_local_candidate(local).unwrap();
+        let node_fingerprint = certificate.fingerprint().clone();
+        Client {
+            socket,
+            local,
+            media: node.media,
+            certificate,
+            ice,
+            node_fingerprint,
+            answer: sdp::SessionDescription::default(),
+            location: String::new(),
+            dtls: None,
+            outcome: None,
+            buf: vec![0u8; 2048],
+            sent: 0,
+        }
+    }
+
+    /// The node's ICE credentials, its candidate's priority and its DTLS fingerprint (from
+    /// a Colibri2 answer).
+    pub fn set_node_transport(&mut self, ufrag: &str, pwd: &str, priority: u32, fingerprint: &str) {
+        self.ice
+            .set_remote_credentials(IceCredentials::new(ufrag, pwd).unwrap());
+        self.ice.add_remote_candidate(self.media, priority).unwrap();
+        self.node_fingerprint = Fingerprint::parse(fingerprint).unwrap();
+    }
+
     /// One round: timers, ICE and DTLS output, then up to `wait` for one datagram. Returns
     /// a received SRTP/SRTCP datagram.
     pub async fn step(&mut self, wait: Duration) -> Option<Vec<u8>> {
