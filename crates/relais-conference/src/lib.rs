@@ -220,6 +220,52 @@ pub const RTT_BUCKET_BOUNDS_MS: [u64; RTT_BUCKETS - 1] = [10, 20, 50, 100, 200, 
 pub const RTT_BUCKETS: usize = 8;
 
 impl ForwarderStats {
+    /// Adds `other`'s counts to these (totals over several forwarders or conferences).
+    pub fn add(&mut self, other: &ForwarderStats) {
+        let ForwarderStats {
+            rtp_forwarded,
+            retransmitted,
+            keyframe_requests,
+            dropped_malformed,
+            dropped_unknown_stream,
+            dropped_unknown_endpoint,
+            dropped_rtcp,
+            dropped_publisher_rtx,
+            nacks_received,
+            nacked_packets,
+            plis_received,
+            firs_received,
+            packets_lost_reported,
+            rtt_buckets_ms,
+            rtt_sum_ms,
+            rtt_count,
+            dropped_late,
+            dropped_thinned,
+            silence_suppressed,
+        } = other;
+        self.rtp_forwarded += rtp_forwarded;
+        self.retransmitted += retransmitted;
+        self.keyframe_requests += keyframe_requests;
+        self.dropped_malformed += dropped_malformed;
+        self.dropped_unknown_stream += dropped_unknown_stream;
+        self.dropped_unknown_endpoint += dropped_unknown_endpoint;
+        self.dropped_rtcp += dropped_rtcp;
+        self.dropped_publisher_rtx += dropped_publisher_rtx;
+        self.nacks_received += nacks_received;
+        self.nacked_packets += nacked_packets;
+        self.plis_received += plis_received;
+        self.firs_received += firs_received;
+        self.packets_lost_reported += packets_lost_reported;
+        for (mine, theirs) in self.rtt_buckets_ms.iter_mut().zip(rtt_buckets_ms) {
+            *mine += theirs;
+        }
+        self.rtt_sum_ms = self.rtt_sum_ms.saturating_add(*rtt_sum_ms);
+        self.rtt_count += rtt_count;
+        self.dropped_late += dropped_late;
+        self.dropped_thinned += dropped_thinned;
+        self.silence_suppressed += silence_suppressed;
+    }
+
     /// Records one round-trip time sample, in milliseconds.
     pub fn record_rtt_ms(&mut self, rtt_ms: u64) {
         let bucket = RTT_BUCKET_BOUNDS_MS

@@ -163,6 +163,8 @@ struct Received {
     forwarded: Vec<String>,
     /// Dominant speaker events.
     dominant: Vec<String>,
+    /// EndpointConnectivity events: (endpoint, active).
+    connectivity: Vec<(String, bool)>,
     /// Every VP8 packet received, checked.
     vp8: Vp8StreamChecker,
     /// Every VP9 packet received, checked.
@@ -209,6 +211,9 @@ fn run(
                         entry.dominant.push(speaker)
                     }
                     ConferenceEvent::SenderSourceConstraints { .. } => {}
+                    ConferenceEvent::EndpointConnectivity { endpoint, active } => {
+                        entry.connectivity.push((endpoint, active))
+                    }
                 }
             }
         }
@@ -418,6 +423,25 @@ fn vp9_l3t3_is_thinned_per_receiver() {
         // All three temporal layers (30 fps) reach both.
         assert_eq!(r.vp9.max_layers_over_last(60).map(|(_, t)| t), Some(2));
     }
+    // The sender stops (network gone): after the inactivity timeout the others are told,
+    // and told again when it is back.
+    let video = participants[0].vp9.take();
+    let pause_until = harness.now + Duration::from_secs(5);
+    let silent = participants.remove(0);
+    run(&mut harness, &mut participants, pause_until, &mut received);
+    for r in [small, large] {
+        assert_eq!(
+            received[&r].connectivity,
+            vec![(name(0), false)],
+            "{r:?} connectivity events"
+        );
+    }
+    let mut silent = silent;
+    silent.vp9 = video;
+    participants.insert(0, silent);
+    let resume_until = harness.now + Duration::from_secs(2);
+    run(&mut harness, &mut participants, resume_until, &mut received);
+    assert_eq!(received[&small].connectivity.last(), Some(&(name(0), true)));
     // The constrained receiver got fewer bytes than the sender sent.
     let small_packets = received[&small].packets[&vp9_ssrc].len();
     let large_packets = received[&large].packets[&vp9_ssrc].len();

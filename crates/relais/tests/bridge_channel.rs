@@ -50,7 +50,22 @@ fn allocate(node: &Node, meeting_id: &str) -> (String, String) {
     // The URL's host is the node's announced one; the test connects to the listener itself.
     let start = url.find("/colibri-ws/").expect("colibri-ws path");
     let path = url[start..].to_owned();
-    assert!(path.ends_with(&format!("?pwd={pwd}")), "{path}");
+    // The pwd is percent-encoded in the URL (it may hold `+` and `/`).
+    let (_, query) = path.split_once("?pwd=").expect("pwd query");
+    let mut decoded = Vec::new();
+    let mut bytes = query.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex: String = [bytes.next().unwrap(), bytes.next().unwrap()]
+                .iter()
+                .map(|&c| char::from(c))
+                .collect();
+            decoded.push(u8::from_str_radix(&hex, 16).unwrap());
+        } else {
+            decoded.push(b);
+        }
+    }
+    assert_eq!(String::from_utf8(decoded).unwrap(), pwd, "{path}");
     (path, pwd)
 }
 

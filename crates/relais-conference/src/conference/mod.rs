@@ -60,6 +60,9 @@ const MAX_POOLED_BUFFERS: usize = 8192;
 const TICK: Duration = Duration::from_millis(100);
 /// While a receiver waits for a key frame, the request is repeated this often.
 const KEYFRAME_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// An endpoint that publishes and sent no media for this long is announced inactive (as
+/// JVB's connectivity monitor does).
+pub const MEDIA_INACTIVITY_TIMEOUT: Duration = Duration::from_secs(3);
 /// Most SSRCs an endpoint may announce (media and RTX), as Jitsi's limit.
 pub const MAX_SSRCS_PER_ENDPOINT: usize = 20;
 
@@ -161,6 +164,14 @@ pub enum ConferenceEvent {
         previous: Vec<String>,
         /// Nobody speaks.
         silence: bool,
+    },
+    /// An endpoint's media stopped arriving, or started again (JVB's
+    /// EndpointConnectivityStatusChangeEvent).
+    EndpointConnectivity {
+        /// The endpoint's name.
+        endpoint: String,
+        /// Whether its media flows.
+        active: bool,
     },
     /// The largest height any receiver needs of one of the endpoint's sources.
     SenderSourceConstraints {
@@ -284,6 +295,10 @@ struct Endpoint {
     /// The last ForwardedSources sent.
     forwarded: Vec<String>,
     next_remb: Instant,
+    /// When the endpoint's last media packet arrived.
+    last_media: Option<Instant>,
+    /// What the others were last told: media flowing (`true`) or stopped.
+    announced_active: bool,
 }
 
 /// A source and every receiver's projection of it.
@@ -405,6 +420,8 @@ impl Conference {
                 audio_subscription: AudioSubscription::All,
                 forwarded: Vec::new(),
                 next_remb: now,
+                last_media: None,
+                announced_active: true,
             },
         );
         self.order.push(id);
@@ -657,10 +674,12 @@ impl Conference {
             io.stats.dropped_malformed += 1;
             return;
         };
-        let Some(sender) = endpoints.get(&from) else {
+        let Some(sender) = endpoints.get_mut(&from) else {
             io.stats.dropped_unknown_endpoint += 1;
             return;
         };
+        sender.last_media = Some(now);
+        let sender = &*sender;
         let (source_id, encoding) = match sender.routes.get(&packet.ssrc()) {
             Some(SsrcRoute::Media { source, encoding }) => (*source, *encoding),
             Some(SsrcRoute::Rtx) => {
@@ -989,6 +1008,37 @@ impl Conference {
         if now >= self.next_keyframe_retry {
             self.next_keyframe_retry = now + KEYFRAME_RETRY_INTERVAL;
             self.retry_keyframes(now);
+            self.connectivity(now);
+        }
+    }
+
+    /// Tells the others when an endpoint's media stops or resumes. Only endpoints that
+    /// publish sources and sent media once are watched (a listener is not "inactive").
+    fn connectivity(&mut self, now: Instant) {
+        let mut changes = Vec::new();
+        for endpoint in self.endpoints.values_mut() {
+            let Some(last) = endpoint.last_media else {
+                continue;
+            };
+            if endpoint.sources.is_empty() {
+                continue;
+            }
+            let active = now.saturating_duration_since(last) < MEDIA_INACTIVITY_TIMEOUT;
+            if active != endpoint.announced_active {
+                endpoint.announced_active = active;
+                changes.push((endpoint.link.endpoint, endpoint.name.clone(), active));
+            }
+        }
+        for (id, name, active) in changes {
+            for to in self.order.iter().filter(|e| **e != id) {
+                self.io.event(
+                    *to,
+                    ConferenceEvent::EndpointConnectivity {
+                        endpoint: name.clone(),
+                        active,
+                    },
+                );
+            }
         }
     }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use relais_conference::{
-    EndpointId, Forwarder, ForwarderConfig, ForwarderOutput, MediaKind, MediaLine,
+    EndpointId, Forwarder, ForwarderConfig, ForwarderOutput, ForwarderStats, MediaKind, MediaLine,
 };
 use relais_metrics::{DroppedPackets, MetricsSnapshot, StunDropped};
 use relais_rtp::demux::{classify, DatagramKind};
@@ -447,6 +447,8 @@ pub(crate) struct MediaTask {
     forwarder: Forwarder,
     /// Jitsi Meet conferences by meeting id.
     conferences: HashMap<String, ColibriConference>,
+    /// Forwarding counters of conferences that ended (so totals never go back).
+    ended_conferences: ForwarderStats,
     next_id: u64,
     dtls_events_tx: mpsc::Sender<(EndpointId, DtlsEvent)>,
     stats: MediaStats,
@@ -500,6 +502,7 @@ impl MediaTask {
             by_session: HashMap::new(),
             forwarder: Forwarder::new(ForwarderConfig::default()),
             conferences: HashMap::new(),
+            ended_conferences: ForwarderStats::default(),
             next_id: 1,
             dtls_events_tx,
             stats: MediaStats::default(),
@@ -632,7 +635,7 @@ impl MediaTask {
             video += u64::from(endpoint.sends_video);
         }
         let s = &self.stats;
-        let f = self.forwarder.stats();
+        let f = self.forwarding_stats();
         let srtp = |reasons: &[&str]| -> u64 {
             s.srtp_errors
                 .iter()
@@ -698,6 +701,17 @@ impl MediaTask {
             metrics,
             rates: self.rates,
         }
+    }
+
+    /// Forwarding counters since start: the WHIP forwarder's and every conference's,
+    /// running or ended.
+    fn forwarding_stats(&self) -> ForwarderStats {
+        let mut stats = self.forwarder.stats();
+        stats.add(&self.ended_conferences);
+        for conference in self.conferences.values() {
+            stats.add(&conference.conference.stats());
+        }
+        stats
     }
 
     fn next_timeout(&self) -> Instant {

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use rand::Rng;
 use relais_colibri::bridge_channel::{
-    BridgeChannelMessage, DominantSpeakerEndpointChangeEvent, ForwardedSources,
-    SenderSourceConstraints,
+    BridgeChannelMessage, DominantSpeakerEndpointChangeEvent,
+    EndpointConnectivityStatusChangeEvent, ForwardedSources, SenderSourceConstraints,
 };
 use relais_colibri::colibri2::{ColibriError, ConferenceModify, Endpoint as ColibriEndpoint};
 use relais_conference::allocation::ReceiverConstraintsUpdate;
@@ -167,7 +167,9 @@ impl MediaTask {
         for id in ids {
             self.close(now, id, CloseReason::Deleted);
         }
-        self.conferences.remove(meeting_id);
+        if let Some(ended) = self.conferences.remove(meeting_id) {
+            self.ended_conferences.add(&ended.conference.stats());
+        }
         tracing::debug!("conference #{} expired", stream_tag(meeting_id));
     }
 
@@ -541,6 +543,11 @@ impl MediaTask {
                                     silence,
                                 },
                             ),
+                            ConferenceEvent::EndpointConnectivity { endpoint, active } => {
+                                BridgeChannelMessage::EndpointConnectivityStatusChangeEvent(
+                                    EndpointConnectivityStatusChangeEvent { endpoint, active },
+                                )
+                            }
                             ConferenceEvent::SenderSourceConstraints { source, max_height } => {
                                 BridgeChannelMessage::SenderSourceConstraints(
                                     SenderSourceConstraints {
