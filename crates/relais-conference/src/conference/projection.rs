@@ -34,6 +34,9 @@ use crate::{CodecName, EndpointId, ForwarderStats, NegotiatedCodec};
 
 /// Outgoing packets remembered per projection for NACKs.
 const SENT_HISTORY: usize = 256;
+/// Dependency-descriptor frames remembered per projection to check chains (a chain's
+/// previous frame is at most a few temporal units back).
+const FORWARDED_FRAMES: usize = 32;
 /// Translated SRs remembered per projection for RTT measurement.
 const SR_HISTORY: usize = 4;
 
@@ -139,6 +142,12 @@ pub(crate) struct Projection {
     started: bool,
     /// Dependency descriptor: the decode target being forwarded.
     decode_target: Option<u8>,
+    /// Dependency descriptor: the wanted decode target needs a key frame (the timer keeps
+    /// asking for one).
+    decode_target_blocked: bool,
+    /// Dependency descriptor: frame numbers of the last frames forwarded (a ring).
+    forwarded_frames: [Option<u16>; FORWARDED_FRAMES],
+    next_forwarded_frame: usize,
     current_spatial: u8,
     current_temporal: u8,
     out_ssrc: u32,
@@ -171,6 +180,9 @@ impl Projection {
             current_encoding: None,
             started: false,
             decode_target: None,
+            decode_target_blocked: false,
+            forwarded_frames: [None; FORWARDED_FRAMES],
+            next_forwarded_frame: 0,
             current_spatial: 0,
             current_temporal: 0,
             out_ssrc,
@@ -206,6 +218,8 @@ impl Projection {
             self.current_encoding = None;
             self.started = false;
             self.decode_target = None;
+            self.decode_target_blocked = false;
+            self.forwarded_frames = [None; FORWARDED_FRAMES];
             self.source_ssrc = None;
         }
         self.target = target;
@@ -216,7 +230,8 @@ impl Projection {
         let target = self.target?;
         match self.current_encoding {
             Some(current) if current == target.encoding => None,
-            _ if self.started => None,
+            _ if self.started && !self.decode_target_blocked => None,
+            _ if self.started => Some(0),
             _ => Some(target.encoding),
         }
     }
@@ -239,6 +254,33 @@ impl Projection {
             (LayerScheme::Simulcast, _, _) => self.select_simulcast(info, target),
             (LayerScheme::Svc, _, _) => self.select_svc(info, target),
         }
+    }
+
+    /// Whether the frames of the chain protecting `decode_target` before this frame were
+    /// forwarded to this receiver (the chain starts here, or its previous frame went out).
+    fn chain_intact(
+        &self,
+        structure: &TemplateStructure,
+        dependency: &DependencyDescriptor,
+        decode_target: u8,
+    ) -> bool {
+        let Some(chain) = structure.chain_protecting(decode_target) else {
+            return true;
+        };
+        match dependency.previous_frame_in_chain(chain) {
+            None => true,
+            Some(previous) => self.forwarded_frames.contains(&Some(previous)),
+        }
+    }
+
+    fn remember_frame(&mut self, frame_number: u16) {
+        if let Some(slot) = self
+            .forwarded_frames
+            .get_mut(self.next_forwarded_frame % FORWARDED_FRAMES)
+        {
+            *slot = Some(frame_number);
+        }
+        self.next_forwarded_frame = (self.next_forwarded_frame + 1) % FORWARDED_FRAMES;
     }
 
     /// SVC by the dependency descriptor: a frame is forwarded when it is part of the
@@ -272,18 +314,28 @@ impl Projection {
                 wanted
             }
         };
+        // Decode targets change at the start of a temporal unit only (so the marker bit
+        // stays at the end of what the receiver gets of each unit), at a key frame or at a
+        // switch indication whose chain this receiver has intact; otherwise a key frame is
+        // asked for — going down too: with K-SVC the lower layers were not forwarded.
         let mut wants_keyframe = false;
-        if wanted != current && info.frame_start {
-            let layers = |dt| structure.decode_target_layers(dt).unwrap_or((0, 0));
-            let ((want_s, want_t), (cur_s, cur_t)) = (layers(wanted), layers(current));
-            if (want_s <= cur_s && want_t <= cur_t) || dependency.is_switch_point(wanted) {
+        if wanted != current && info.picture_start {
+            if info.keyframe
+                || (dependency.is_switch_point(wanted)
+                    && self.chain_intact(structure, dependency, wanted))
+            {
                 self.decode_target = Some(wanted);
-            } else if want_s > cur_s {
+                self.decode_target_blocked = false;
+            } else {
                 wants_keyframe = true;
+                self.decode_target_blocked = true;
             }
         }
         let current = self.decode_target.unwrap_or(current);
         if dependency.is_part_of(current) {
+            if info.frame_start {
+                self.remember_frame(dependency.frame_number);
+            }
             let top_spatial = structure
                 .decode_target_layers(current)
                 .map_or(0, |(s, _)| s);

@@ -4,6 +4,7 @@
 //!
 //! - [`Vp8StreamChecker`]: simulcast VP8 after layer selection.
 //! - [`Vp9StreamChecker`]: VP9 SVC after thinning.
+//! - [`Av1StreamChecker`]: AV1 SVC after thinning by the dependency descriptor.
 //! - [`AudioChecker`]: speech and comfort-noise packets per sender.
 //!
 //! The video checkers first restore sequence order per SSRC, waiting
@@ -25,10 +26,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
 mod audio;
+mod av1;
 mod vp8;
 mod vp9;
 
 pub use audio::*;
+pub use av1::*;
 pub use vp8::*;
 pub use vp9::*;
 

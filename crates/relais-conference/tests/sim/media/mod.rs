@@ -5,7 +5,7 @@
 //! - [`OpusSource`]: 20 ms Opus frames on a speaking script, DTX during silence.
 //! - [`Vp8SimulcastSource`]: VP8 simulcast (default 3 encodings), L1T3 per encoding.
 //! - [`Vp9SvcSource`]: VP9 full SVC L3T3 in one SSRC, non-flexible mode.
-//! - AV1 with the dependency descriptor: TODO, once `relais_rtp::codec::av1` has a writer.
+//! - [`Av1SvcSource`]: AV1 SVC (L3T3_KEY or L3T3) in one SSRC, with the dependency descriptor.
 //!
 //! Every source is deterministic: time is the `Instant` given to `poll`, randomness (initial
 //! sequence numbers, timestamps, picture ids, frame-size noise, audio levels) comes from a
@@ -34,16 +34,15 @@ use std::time::Instant;
 use relais_rtp::extensions::AbsSendTime;
 use relais_rtp::rtp::RtpPacket;
 
+mod av1;
 mod opus;
 mod vp8;
 mod vp9;
 
+pub use av1::*;
 pub use opus::*;
 pub use vp8::*;
 pub use vp9::*;
-
-// TODO(av1): an `Av1SvcSource` writing the dependency descriptor (extension id 11) with the
-// writer in `relais_rtp::codec::av1`, once that lands.
 
 /// Opus payload type (48 kHz, stereo signalled, mono sent).
 pub const OPUS_PT: u8 = 111;
