@@ -14,6 +14,7 @@ use common::{http, Node};
 use relais_rtp::demux::{classify, DatagramKind};
 use relais_rtp::rtp::RtpPacket;
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::{self, Message};
 
 const MEETING: &str = "b1f0c1a2-0000-4000-8000-00000000c0de";
 
@@ -83,6 +84,7 @@ async fn two_jitsi_endpoints_exchange_audio() {
     assert_eq!(answer["sources"][0]["id"], "jvb-a0");
     assert_eq!(answer["sources"][1]["id"], "jvb-v0");
     let mut clients = Vec::new();
+    let mut web_sockets = Vec::new();
     for (index, name) in ["aaaa0001", "bbbb0002"].iter().enumerate() {
         let endpoint = &answer["endpoints"][index];
         assert_eq!(endpoint["id"], *name);
@@ -114,6 +116,7 @@ async fn two_jitsi_endpoints_exchange_audio() {
             "{web_socket}"
         );
 
+        web_sockets.push(web_socket[web_socket.find("/colibri-ws/").unwrap()..].to_owned());
         let mut client = Client::colibri(&node).await;
         client.set_node_transport(
             transport["ufrag"].as_str().unwrap(),
@@ -194,6 +197,72 @@ async fn two_jitsi_endpoints_exchange_audio() {
         sequence.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
         "{sequence:?}"
     );
+
+    // The bridge channel: garbage is ignored, an EndpointMessage from A reaches B with
+    // `from` set by the node, and media keeps flowing (checked below).
+    let mut channels: Vec<_> = web_sockets
+        .iter()
+        .map(|path| {
+            let stream = std::net::TcpStream::connect(node.public).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            tungstenite::client(format!("ws://{}{path}", node.public), stream)
+                .unwrap()
+                .0
+        })
+        .collect();
+    tokio::task::block_in_place(|| {
+        let a = &mut channels[0];
+        for garbage in [
+            "not json",
+            "{}",
+            r#"{"colibriClass":"NoSuchClass"}"#,
+            r#"{"colibriClass":"ReceiverVideoConstraints","lastN":"five"}"#,
+            r#"{"colibriClass":"EndpointMessage","to":"x","to":"y"}"#,
+        ] {
+            a.send(Message::text(garbage)).unwrap();
+        }
+        a.send(Message::text(
+            r#"{"colibriClass":"EndpointMessage","to":"bbbb0002","msgPayload":{"type":"e2e-ping","n":7}}"#,
+        ))
+        .unwrap();
+        let b = &mut channels[1];
+        let message = loop {
+            let Message::Text(text) = b.read().unwrap() else {
+                continue;
+            };
+            let value: Value = serde_json::from_str(text.as_str()).unwrap();
+            if value["colibriClass"] == "EndpointMessage" {
+                break value;
+            }
+        };
+        assert_eq!(message["from"], "aaaa0001");
+        assert_eq!(message["msgPayload"]["n"], 7);
+    });
+
+    // Counted, by kind (the counters reach the media task asynchronously).
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats: Value = tokio::task::block_in_place(|| {
+            serde_json::from_str(
+                &http(node.private, "GET", "/about/stats", None)
+                    .unwrap()
+                    .body,
+            )
+            .unwrap()
+        });
+        let count = |key: &str| stats[key].as_u64().unwrap_or(0);
+        if count("bridge_messages_malformed") >= 2
+            && count("bridge_messages_unknown_class") >= 1
+            && count("bridge_messages_invalid") >= 2
+            && count("bridge_messages_sent") >= 1
+        {
+            break;
+        }
+        assert!(Instant::now() < until, "bridge counters: {stats}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // The documented refusals, and the conference keeps working meanwhile.
     let refusals = [
@@ -276,6 +345,43 @@ async fn two_jitsi_endpoints_exchange_audio() {
         }
     }
     assert!(still, "audio stopped after refused requests");
+
+    // ICE restart (make-before-break): new local credentials in the answer, and media keeps
+    // flowing on the selected pair meanwhile.
+    let old_ufrag = answer["endpoints"][0]["transport"]["transport"]["ufrag"].clone();
+    let (status, restart) = tokio::task::block_in_place(|| {
+        colibri(
+            &node,
+            "PATCH",
+            &format!("/colibri/v2/conferences/{MEETING}"),
+            &json!({"endpoints": [{"id": "aaaa0001", "transport": {"ice-restart": true}}]}),
+        )
+    });
+    assert_eq!(status, 200, "{restart}");
+    let restarted = &restart["endpoints"][0]["transport"]["transport"];
+    assert_eq!(restart["endpoints"][0]["id"], "aaaa0001");
+    assert!(
+        restarted["ufrag"].is_string() && restarted["ufrag"] != old_ufrag,
+        "{restart}"
+    );
+    assert!(restarted["pwd"].is_string(), "{restart}");
+    let mut flowing = 0;
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until && flowing < 5 {
+        sent = sent.wrapping_add(1);
+        let mut packet = opus_packet(sent);
+        sender.protect_rtp_vec(&mut packet).unwrap();
+        clients[0].send(&packet).await;
+        clients[0].step(Duration::from_millis(1)).await;
+        if let Some(mut datagram) = clients[1].step(Duration::from_millis(20)).await {
+            if classify(&datagram) == DatagramKind::Rtp
+                && receiver.unprotect_rtp(&mut datagram).is_ok()
+            {
+                flowing += 1;
+            }
+        }
+    }
+    assert!(flowing >= 5, "audio stopped during the ICE restart");
 
     // Expire: the conference and its endpoints are gone.
     let (status, _) = tokio::task::block_in_place(|| {
