@@ -66,6 +66,11 @@ pub(crate) fn endpoint_description(
             let Some(codec) = payload_type.name.as_deref().and_then(codec_name) else {
                 continue;
             };
+            // A payload type without an id describes a codec without negotiating it (Jicofo
+            // sends such updates): nothing to map, as JVB ignores it too.
+            if payload_type.id.is_none() {
+                continue;
+            }
             let pt = payload_type.payload_type().map_err(|e| {
                 ColibriError::bad_request(format!("payload-type {codec:?}: id: {e}"))
             })?;
@@ -117,11 +122,10 @@ pub(crate) fn published_sources(
         let kind = match source.media_type.as_str() {
             "audio" => MediaKind::Audio,
             "video" => MediaKind::Video,
-            other => {
-                return Err(ColibriError::bad_request(format!(
-                    "source {:?}: unknown type {other:?}",
-                    source.id
-                )))
+            _ => {
+                return Err(ColibriError::bad_request(
+                    "a source's type is neither audio nor video",
+                ))
             }
         };
         let groups = source.ssrc_groups.as_deref().unwrap_or_default();

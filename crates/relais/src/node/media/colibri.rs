@@ -73,7 +73,13 @@ impl MediaTask {
             self.expire_conference(now, &meeting_id);
             return Ok(ColibriOutcome::default());
         }
+        // Everything that can be checked without state is checked first, so that a refused
+        // request changes nothing; what can only fail while applying is rolled back.
+        for endpoint in request.endpoints() {
+            Self::check_endpoint_request(endpoint)?;
+        }
         let mut outcome = ColibriOutcome::default();
+        let mut created_conference = false;
         if request.creates_conference() {
             if exists {
                 return Err(ColibriError::conference_already_exists());
@@ -99,33 +105,98 @@ impl MediaTask {
                 },
             );
             outcome.feedback_ssrcs = Some(feedback_ssrcs);
+            created_conference = true;
             tracing::debug!("conference #{} created", stream_tag(&meeting_id));
         } else if !exists {
             return Err(ColibriError::conference_not_found());
         }
         // Check every endpoint before changing any, so a refused request changes nothing.
+        let checked = self.check_endpoints(&meeting_id, &request);
+        let result = checked.and_then(|()| self.apply_endpoints(now, &meeting_id, &request));
+        match result {
+            Ok(applied) => {
+                outcome.endpoints = applied.endpoints;
+                outcome.updated = applied.updated;
+                Ok(outcome)
+            }
+            Err((error, created)) => {
+                for id in created {
+                    self.close(now, id, CloseReason::Deleted);
+                }
+                if created_conference {
+                    self.conferences.remove(&meeting_id);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// The stateless checks of one endpoint of a request: its media, sources and
+    /// credentials parse.
+    fn check_endpoint_request(endpoint: &ColibriEndpoint) -> Result<(), ColibriError> {
+        endpoint_description(&endpoint.id, endpoint.medias.as_deref().unwrap_or_default())?;
+        if let Some(sources) = &endpoint.sources {
+            published_sources(sources)?;
+        }
+        let ice_udp = endpoint
+            .transport
+            .as_ref()
+            .and_then(|t| t.transport.as_ref());
+        if let Some((Some(ufrag), Some(pwd))) = ice_udp.map(|t| (&t.ufrag, &t.pwd)) {
+            IceCredentials::new(ufrag.as_str(), pwd.as_str())
+                .map_err(|_| ColibriError::bad_request("invalid ICE ufrag or pwd"))?;
+        }
+        Ok(())
+    }
+
+    /// The checks of a request against the conference's state.
+    fn check_endpoints(
+        &mut self,
+        meeting_id: &str,
+        request: &ConferenceModify,
+    ) -> Result<(), (ColibriError, Vec<EndpointId>)> {
         let known = |id: &str| {
             self.conferences
-                .get(&meeting_id)
+                .get(meeting_id)
                 .is_some_and(|c| c.endpoints.contains_key(id))
         };
         for endpoint in request.endpoints() {
             if endpoint.creates() && known(&endpoint.id) {
-                return Err(ColibriError::endpoint_already_exists(&endpoint.id));
+                return Err((
+                    ColibriError::endpoint_already_exists(&endpoint.id),
+                    Vec::new(),
+                ));
             }
             if !endpoint.creates() && !endpoint.expires() && !known(&endpoint.id) {
-                return Err(ColibriError::unknown_endpoint(&endpoint.id));
+                return Err((ColibriError::unknown_endpoint(&endpoint.id), Vec::new()));
             }
         }
-        let size = self.streams.get(&meeting_id).copied().unwrap_or(0);
+        let size = self.streams.get(meeting_id).copied().unwrap_or(0);
         let creating = request.endpoints().iter().filter(|e| e.creates()).count() as u64;
         if size + creating > self.limits.max_endpoints_per_conference {
             self.stats.refused_conference_full += 1;
-            return Err(ColibriError::new(
-                relais_colibri::colibri2::Reason::Unspecified,
-                "the conference is full",
+            return Err((
+                ColibriError::new(
+                    relais_colibri::colibri2::Reason::Unspecified,
+                    "the conference is full",
+                ),
+                Vec::new(),
             ));
         }
+        Ok(())
+    }
+
+    /// Applies the endpoints of a checked request; on failure, the endpoints it created (to
+    /// be closed by the caller).
+    fn apply_endpoints(
+        &mut self,
+        now: Instant,
+        meeting_id: &str,
+        request: &ConferenceModify,
+    ) -> Result<ColibriOutcome, (ColibriError, Vec<EndpointId>)> {
+        let meeting_id = meeting_id.to_owned();
+        let mut outcome = ColibriOutcome::default();
+        let mut created = Vec::new();
         for endpoint in request.endpoints() {
             if endpoint.expires() {
                 let id = self
@@ -138,14 +209,27 @@ impl MediaTask {
                 continue;
             }
             let id = if endpoint.creates() {
-                self.create_colibri_endpoint(now, &meeting_id, endpoint)?
+                match self.create_colibri_endpoint(now, &meeting_id, endpoint) {
+                    Ok(id) => {
+                        created.push(id);
+                        id
+                    }
+                    Err(e) => return Err((e, created)),
+                }
             } else {
-                self.conferences
+                match self
+                    .conferences
                     .get(&meeting_id)
                     .and_then(|c| c.endpoints.get(&endpoint.id).copied())
-                    .ok_or_else(|| ColibriError::unknown_endpoint(&endpoint.id))?
+                {
+                    Some(id) => id,
+                    None => return Err((ColibriError::unknown_endpoint(&endpoint.id), created)),
+                }
             };
-            let restarted = self.apply_endpoint_update(now, &meeting_id, id, endpoint)?;
+            let restarted = match self.apply_endpoint_update(now, &meeting_id, id, endpoint) {
+                Ok(restarted) => restarted,
+                Err(e) => return Err((e, created)),
+            };
             match (endpoint.creates() || restarted, self.endpoints.get(&id)) {
                 (true, Some(e)) => outcome.endpoints.push(AllocatedEndpoint {
                     id: endpoint.id.clone(),
@@ -391,11 +475,17 @@ impl MediaTask {
     }
 
     /// The speech activity of a conference, as JSON.
+    /// JVB's `ConferenceSpeechActivity` debug state: endpoints by speech activity (dominant
+    /// first), in last-N order (the same here: relais orders last-N by speech), and the
+    /// dominant endpoint (the string "null" without one, as JVB writes it).
     pub(super) fn dominant_speaker_state(&self, meeting_id: &str) -> Option<serde_json::Value> {
         let conference = &self.conferences.get(meeting_id)?.conference;
+        let order = conference.speaker_order();
         Some(serde_json::json!({
-            "dominantSpeaker": conference.dominant_speaker(),
-            "endpointsInSpeakerOrder": conference.speaker_order(),
+            "endpointsBySpeechActivity": order,
+            "dominantSpeakerIdentification": null,
+            "endpointsInLastNOrder": order,
+            "dominantEndpoint": conference.dominant_speaker().unwrap_or("null"),
         }))
     }
 
