@@ -12,7 +12,8 @@ use relais_conference::{
 
 use super::media::SimRng;
 
-/// One direction of one endpoint's access link.
+/// One direction of one endpoint's access link: a FIFO bottleneck (capacity and a
+/// drop-tail queue, both optional), then propagation delay, jitter and random loss.
 #[derive(Debug, Clone, Copy)]
 pub struct LinkModel {
     /// One-way delay.
@@ -21,6 +22,10 @@ pub struct LinkModel {
     pub jitter: Duration,
     /// Probability a packet is lost.
     pub loss: f64,
+    /// Bottleneck capacity in bits per second; `None`: unlimited.
+    pub capacity_bps: Option<u64>,
+    /// Longest a packet may wait in the bottleneck queue before it is dropped (drop-tail).
+    pub queue_limit: Duration,
 }
 
 impl Default for LinkModel {
@@ -29,8 +34,23 @@ impl Default for LinkModel {
             delay: Duration::from_millis(20),
             jitter: Duration::ZERO,
             loss: 0.0,
+            capacity_bps: None,
+            queue_limit: Duration::from_millis(300),
         }
     }
+}
+
+/// The state of a bottleneck: when it is free again, and what it dropped and carried.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BottleneckState {
+    /// When the last queued packet has left the bottleneck.
+    pub busy_until: Option<Instant>,
+    /// Packets dropped because the queue was full.
+    pub queue_drops: u64,
+    /// Bytes that went through.
+    pub bytes: u64,
+    /// The longest queueing delay seen since the last reset.
+    pub max_queue_delay: Duration,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -81,6 +101,8 @@ pub struct Harness {
     inboxes: HashMap<EndpointId, Inbox>,
     /// Packets the network dropped, per endpoint and direction (up, down).
     pub network_losses: HashMap<EndpointId, (u64, u64)>,
+    /// Downlink bottleneck state per endpoint (only for links with a capacity).
+    pub bottlenecks: HashMap<EndpointId, BottleneckState>,
 }
 
 impl Harness {
@@ -96,6 +118,7 @@ impl Harness {
             rng: SimRng::new(seed),
             inboxes: HashMap::new(),
             network_losses: HashMap::new(),
+            bottlenecks: HashMap::new(),
         }
     }
 
@@ -109,6 +132,26 @@ impl Harness {
 
     fn send(&mut self, direction: Direction, endpoint: EndpointId, payload: Payload) {
         let link = self.link(endpoint, &direction);
+        // The bottleneck first (downlinks only): serialisation at the capacity behind what
+        // is queued, drop-tail beyond the queue limit.
+        let mut departure = self.now;
+        if let (Direction::Down, Some(capacity)) = (&direction, link.capacity_bps) {
+            let size = match &payload {
+                Payload::Rtp(p) | Payload::Rtcp(p) => p.len() + 10, // + the SRTP tag
+            };
+            let state = self.bottlenecks.entry(endpoint).or_default();
+            let start = state.busy_until.map_or(self.now, |b| b.max(self.now));
+            let waiting = start.saturating_duration_since(self.now);
+            if waiting > link.queue_limit {
+                state.queue_drops += 1;
+                return;
+            }
+            state.max_queue_delay = state.max_queue_delay.max(waiting);
+            let transmit = Duration::from_secs_f64(size as f64 * 8.0 / capacity.max(1) as f64);
+            departure = start + transmit;
+            state.busy_until = Some(departure);
+            state.bytes += size as u64;
+        }
         if link.loss > 0.0 && self.rng.unit() < link.loss {
             let counts = self.network_losses.entry(endpoint).or_default();
             match direction {
@@ -124,7 +167,7 @@ impl Harness {
         };
         self.order += 1;
         self.in_flight.push(Reverse(InFlight {
-            at: self.now + link.delay + jitter,
+            at: departure + link.delay + jitter,
             order: self.order,
             direction,
             endpoint,
