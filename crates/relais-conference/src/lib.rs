@@ -210,6 +210,8 @@ pub struct ForwarderStats {
     /// Audio packets of non-speakers below the silence threshold that were not forwarded
     /// (one count per packet, not per receiver).
     pub silence_suppressed: u64,
+    /// Padding packets sent to probe receivers' downlinks.
+    pub probe_packets: u64,
 }
 
 /// Upper bounds, in milliseconds, of the RTT histogram buckets of
@@ -242,6 +244,7 @@ impl ForwarderStats {
             dropped_late,
             dropped_thinned,
             silence_suppressed,
+            probe_packets,
         } = other;
         self.rtp_forwarded += rtp_forwarded;
         self.retransmitted += retransmitted;
@@ -264,6 +267,7 @@ impl ForwarderStats {
         self.dropped_late += dropped_late;
         self.dropped_thinned += dropped_thinned;
         self.silence_suppressed += silence_suppressed;
+        self.probe_packets += probe_packets;
     }
 
     /// Records one round-trip time sample, in milliseconds.

@@ -12,17 +12,26 @@ mod sim;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
+use relais_bwe::twcc::TwccRecorder;
 use relais_conference::allocation::{ReceiverConstraintsUpdate, VideoConstraints, VideoType};
 use relais_conference::{
     CodecName, ConferenceConfig, ConferenceEvent, EndpointDescription, EndpointId, MediaKind,
     NegotiatedCodec, PublishedSource,
 };
-use relais_rtp::extensions::{ExtensionKind, ExtensionMap};
+use relais_rtp::extensions::{ExtensionKind, ExtensionMap, TransportSequenceNumber};
 use relais_rtp::rtp::RtpPacket;
 
 use sim::check::{AudioChecker, Vp8StreamChecker, Vp9StreamChecker};
-use sim::harness::{pli_ssrcs, Harness};
+use sim::harness::{pli_ssrcs, Harness, LinkModel};
 use sim::media::*;
+
+/// These receivers send no transport-wide feedback: allocate without a bandwidth estimate.
+fn no_feedback_config() -> ConferenceConfig {
+    ConferenceConfig {
+        bandwidth_estimation: false,
+        ..ConferenceConfig::default()
+    }
+}
 
 const STEP: Duration = Duration::from_millis(5);
 
@@ -171,6 +180,12 @@ struct Received {
     vp9: Vp9StreamChecker,
     /// Every audio packet received, counted.
     audio: AudioChecker,
+    /// When set, the receiver sends transport-wide feedback as a browser does.
+    twcc: Option<TwccRecorder>,
+    /// RTX packets received (retransmissions and probe padding).
+    rtx: u64,
+    /// The ConnectionStats estimates received.
+    connection_stats: Vec<u64>,
 }
 
 fn run(
@@ -193,6 +208,20 @@ fn run(
                 }
             }
             let entry = received.entry(participant.id).or_default();
+            if let Some(twcc) = entry.twcc.as_mut() {
+                for (packet, at) in inbox.rtp.iter().zip(&inbox.rtp_times) {
+                    let parsed = RtpPacket::parse(packet.as_slice()).unwrap();
+                    if let Some(seq) = parsed
+                        .extension(EXT_TRANSPORT_CC)
+                        .and_then(|v| TransportSequenceNumber::parse(v).ok())
+                    {
+                        twcc.on_packet(*at, seq.0);
+                    }
+                }
+                while let Some(feedback) = twcc.poll_feedback(harness.now, 0x5EED, 0) {
+                    harness.send_rtcp(participant.id, feedback);
+                }
+            }
             for packet in inbox.rtp {
                 let parsed = RtpPacket::parse(packet.as_slice()).unwrap();
                 let (ssrc, payload_type) = (parsed.ssrc(), parsed.payload_type());
@@ -200,6 +229,10 @@ fn run(
                     VP8_PT => entry.vp8.on_packet(&packet),
                     VP9_PT => entry.vp9.on_packet(&packet),
                     OPUS_PT => entry.audio.on_packet(&packet),
+                    VP8_RTX_PT | VP9_RTX_PT => {
+                        entry.rtx += 1;
+                        continue;
+                    }
                     other => panic!("unexpected payload type {other}"),
                 }
                 entry.packets.entry(ssrc).or_default().push(packet);
@@ -211,6 +244,9 @@ fn run(
                         entry.dominant.push(speaker)
                     }
                     ConferenceEvent::SenderSourceConstraints { .. } => {}
+                    ConferenceEvent::ConnectionStats {
+                        estimated_downlink_bps,
+                    } => entry.connection_stats.push(estimated_downlink_bps),
                     ConferenceEvent::EndpointConnectivity { endpoint, active } => {
                         entry.connectivity.push((endpoint, active))
                     }
@@ -222,7 +258,7 @@ fn run(
 
 #[test]
 fn twenty_endpoints_last_n_on_stage_and_thumbnails() {
-    let mut harness = Harness::new(7, ConferenceConfig::default());
+    let mut harness = Harness::new(7, no_feedback_config());
     let start = harness.now;
     // Speakers take 4 s turns: ep03, ep05, ep09, ep12 (a non-video endpoint), ep06.
     let script = [3usize, 5, 9, 12, 6];
@@ -380,7 +416,7 @@ fn max_height(height: i32) -> ReceiverConstraintsUpdate {
 
 #[test]
 fn vp9_l3t3_is_thinned_per_receiver() {
-    let mut harness = Harness::new(11, ConferenceConfig::default());
+    let mut harness = Harness::new(11, no_feedback_config());
     let start = harness.now;
     let mut participants: Vec<Participant> = (0..3)
         .map(|i| Participant {
@@ -453,7 +489,7 @@ fn vp9_l3t3_is_thinned_per_receiver() {
 
 #[test]
 fn fifty_endpoints_with_dtx_silence_is_suppressed_speech_is_not() {
-    let mut harness = Harness::new(13, ConferenceConfig::default());
+    let mut harness = Harness::new(13, no_feedback_config());
     let start = harness.now;
     // Three speakers take 3 s turns, twice round; everybody else stays silent (DTX).
     let speakers = [4usize, 17, 33];
@@ -518,4 +554,107 @@ fn fifty_endpoints_with_dtx_silence_is_suppressed_speech_is_not() {
         );
     }
     assert!(harness.conference.stats().silence_suppressed > 0);
+}
+
+/// A receiver behind a 2.0 Mbit/s bottleneck, one on-stage simulcast source (1.5 / 0.5 /
+/// 0.15 Mbit/s) and 6 thumbnails at 180p: the estimate converges to 80–100 % of the link
+/// within 10 s, queueing stays under 200 ms after that, and the receiver ends with the
+/// on-stage source at 360p and every thumbnail at 180p (720p would need 2.4 Mbit/s).
+#[test]
+#[ignore = "issue 6 in progress: the estimate reaches 1.6 Mbit/s after ~13.5 s and falls back \
+            to ~1.4 after keyframe/probe bursts overflow the 300 ms queue; run with --ignored"]
+fn receiver_behind_two_megabits_gets_360p_on_stage_and_all_thumbnails() {
+    let mut harness = Harness::new(31, ConferenceConfig::default());
+    let start = harness.now;
+    let mut participants: Vec<Participant> = (0..8)
+        .map(|i| {
+            let mut audio = OpusConfig::new(i as u8);
+            if i == 1 {
+                audio = audio.with_turn(Duration::ZERO, Duration::from_secs(60));
+            }
+            Participant {
+                id: EndpointId(600 + i as u64),
+                name: name(i),
+                audio: OpusSource::new(audio, start),
+                vp8: (i >= 1)
+                    .then(|| Vp8SimulcastSource::new(Vp8SimulcastConfig::new(i as u8), start)),
+                vp9: None,
+            }
+        })
+        .collect();
+    join(&mut harness, &participants);
+    let receiver = participants[0].id;
+    harness.links.insert(
+        receiver,
+        (
+            LinkModel::default(),
+            LinkModel {
+                capacity_bps: Some(2_000_000),
+                ..LinkModel::default()
+            },
+        ),
+    );
+    let on_stage = format!("{}-v0", name(1));
+    let mut update = constraints(-1, &on_stage);
+    update.last_n = Some(-1);
+    harness
+        .conference
+        .set_receiver_constraints(start, receiver, update)
+        .unwrap();
+    let mut received = HashMap::new();
+    received.insert(
+        receiver,
+        Received {
+            twcc: Some(TwccRecorder::default()),
+            ..Received::default()
+        },
+    );
+    let mut converged_at = None;
+    let mut estimates = Vec::new();
+    while harness.now < start + Duration::from_secs(40) {
+        let until = harness.now + Duration::from_millis(500);
+        run(&mut harness, &mut participants, until, &mut received);
+        let estimate = harness.conference.estimate_bps(receiver).unwrap();
+        estimates.push(estimate);
+        if converged_at.is_none() && estimate >= 1_600_000 {
+            converged_at = Some(harness.now - start);
+            harness
+                .bottlenecks
+                .get_mut(&receiver)
+                .unwrap()
+                .max_queue_delay = Duration::ZERO;
+        }
+    }
+    eprintln!("estimates every 0.5 s: {estimates:?}");
+    eprintln!(
+        "probe packets {}, rtx received {}, bottleneck {:?}",
+        harness.conference.stats().probe_packets,
+        received[&receiver].rtx,
+        harness.bottlenecks.get(&receiver)
+    );
+    let converged_at = converged_at.expect("the estimate never reached 80 % of 2 Mbit/s");
+    eprintln!("converged (>= 1.6 Mbit/s) after {converged_at:?}");
+    assert!(converged_at <= Duration::from_secs(10), "{converged_at:?}");
+    let after: Vec<u64> = estimates[20..].to_vec();
+    let (low, high) = (after.iter().min().unwrap(), after.iter().max().unwrap());
+    eprintln!("estimate after 10 s: {low}..{high}");
+    assert!(*low >= 1_600_000 && *high <= 2_000_000, "{low}..{high}");
+    let queue = harness.bottlenecks[&receiver].max_queue_delay;
+    eprintln!("largest queueing delay after convergence: {queue:?}");
+    assert!(queue < Duration::from_millis(200), "{queue:?}");
+    let r = received.get_mut(&receiver).unwrap();
+    r.vp8.flush();
+    let on_stage_ssrc = participants[1].vp8.as_ref().unwrap().ssrc(0);
+    for p in participants.iter().skip(1) {
+        let ssrc = p.vp8.as_ref().unwrap().ssrc(0);
+        let stats = r.vp8.stats(ssrc).unwrap();
+        let expected = if ssrc == on_stage_ssrc { 360 } else { 180 };
+        assert_eq!(
+            stats.current_height,
+            Some(expected),
+            "{}: {stats:?}",
+            p.name
+        );
+    }
+    assert!(!r.connection_stats.is_empty());
 }

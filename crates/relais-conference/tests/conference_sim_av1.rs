@@ -32,6 +32,14 @@ use sim::check::*;
 use sim::harness::{pli_ssrcs, Harness};
 use sim::media::*;
 
+/// These receivers send no transport-wide feedback: allocate without a bandwidth estimate.
+fn no_feedback_config() -> ConferenceConfig {
+    ConferenceConfig {
+        bandwidth_estimation: false,
+        ..ConferenceConfig::default()
+    }
+}
+
 const STEP: Duration = Duration::from_millis(5);
 
 fn parse(packet: &[u8]) -> RtpPacket<&[u8]> {
@@ -475,7 +483,7 @@ fn max_height(height: i32) -> ReceiverConstraintsUpdate {
 
 /// One AV1 sender in `mode`, a receiver limited to 180p and one to 720p, for 8 s.
 fn av1_is_thinned_per_receiver(mode: ScalabilityMode, seed: u64) {
-    let mut harness = Harness::new(seed, ConferenceConfig::default());
+    let mut harness = Harness::new(seed, no_feedback_config());
     let start = harness.now;
     let mut participants: Vec<Participant> = (0..3u8)
         .map(|i| Participant {
@@ -572,7 +580,7 @@ fn av1_l3t3_full_svc_is_thinned_per_receiver() {
 /// which the receiver was not sent).
 #[test]
 fn av1_l3t3_key_receivers_swap_constraints() {
-    let mut harness = Harness::new(23, ConferenceConfig::default());
+    let mut harness = Harness::new(23, no_feedback_config());
     let start = harness.now;
     let mut participants: Vec<Participant> = (0..3u8)
         .map(|i| Participant {

@@ -28,6 +28,7 @@
 //! - **E2EE**: only the RTP header, header extensions and the codec payload descriptors are
 //!   read; payloads encrypted with insertable streams pass through untouched.
 
+mod bandwidth;
 mod projection;
 mod rewrite;
 mod source;
@@ -35,7 +36,7 @@ mod source;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use relais_rtp::extensions::{AudioLevel, ExtensionKind, ExtensionMap};
+use relais_rtp::extensions::{AudioLevel, ExtensionKind, ExtensionMap, TransportSequenceNumber};
 use relais_rtp::rtcp::{feedback, RtcpCompound, RtcpKind, RtcpPacket};
 use relais_rtp::rtp::RtpPacket;
 
@@ -63,6 +64,8 @@ const KEYFRAME_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// An endpoint that publishes and sent no media for this long is announced inactive (as
 /// JVB's connectivity monitor does).
 pub const MEDIA_INACTIVITY_TIMEOUT: Duration = Duration::from_secs(3);
+/// Most probe padding packets one timer call sends to one receiver.
+const MAX_PROBE_PACKETS_PER_CALL: usize = 64;
 /// Most SSRCs an endpoint may announce (media and RTX), as Jitsi's limit.
 pub const MAX_SSRCS_PER_ENDPOINT: usize = 20;
 
@@ -81,6 +84,11 @@ pub struct ConferenceConfig {
     pub dominant_speaker: DominantSpeakerConfig,
     /// Silence suppression tunables.
     pub silence: SilenceFilterConfig,
+    /// Estimate receivers' downlinks from their transport-wide feedback (those that
+    /// negotiated transport-cc), pace their packets and allocate within the estimate.
+    pub bandwidth_estimation: bool,
+    /// The estimate's bounds and starting point.
+    pub bandwidth: relais_bwe::BweConfig,
 }
 
 impl Default for ConferenceConfig {
@@ -92,6 +100,8 @@ impl Default for ConferenceConfig {
             silence_suppression: true,
             dominant_speaker: DominantSpeakerConfig::default(),
             silence: SilenceFilterConfig::default(),
+            bandwidth_estimation: true,
+            bandwidth: relais_bwe::BweConfig::default(),
         }
     }
 }
@@ -172,6 +182,11 @@ pub enum ConferenceEvent {
         endpoint: String,
         /// Whether its media flows.
         active: bool,
+    },
+    /// The receiver's estimated downlink (JVB's ConnectionStats).
+    ConnectionStats {
+        /// Bits per second.
+        estimated_downlink_bps: u64,
     },
     /// The largest height any receiver needs of one of the endpoint's sources.
     SenderSourceConstraints {
@@ -299,6 +314,9 @@ struct Endpoint {
     last_media: Option<Instant>,
     /// What the others were last told: media flowing (`true`) or stopped.
     announced_active: bool,
+    /// Arrivals of the endpoint's transport-wide sequence numbers, for the feedback its
+    /// sending side estimates its uplink with (when it negotiated transport-cc).
+    twcc: Option<relais_bwe::twcc::TwccRecorder>,
 }
 
 /// A source and every receiver's projection of it.
@@ -326,6 +344,8 @@ pub struct Conference {
     next_tick: Instant,
     next_keyframe_retry: Instant,
     layer_scratch: Vec<LayerDescription>,
+    /// The latest time the conference was given (for `poll_timeout`).
+    last_now: Instant,
 }
 
 impl Conference {
@@ -344,6 +364,7 @@ impl Conference {
             next_tick: now + TICK,
             next_keyframe_retry: now + KEYFRAME_RETRY_INTERVAL,
             layer_scratch: Vec::new(),
+            last_now: now,
         }
     }
 
@@ -383,6 +404,16 @@ impl Conference {
         self.endpoints.get(&id).map(|e| e.name.as_str())
     }
 
+    /// The downlink estimate of `endpoint`, when it negotiated transport-cc.
+    pub fn estimate_bps(&self, endpoint: EndpointId) -> Option<u64> {
+        self.endpoints
+            .get(&endpoint)?
+            .link
+            .bandwidth
+            .as_ref()
+            .map(|b| b.estimate_bps())
+    }
+
     /// Endpoint names in speaker order (dominant first).
     pub fn speaker_order(&self) -> Vec<String> {
         self.speakers
@@ -412,6 +443,7 @@ impl Conference {
                     extensions: description.extensions,
                     tcc_id,
                     tcc_seq: 1,
+                    bandwidth: self.new_bandwidth(now, tcc_id),
                 },
                 node_ssrc: Self::node_ssrc(id),
                 sources: Vec::new(),
@@ -422,6 +454,7 @@ impl Conference {
                 next_remb: now,
                 last_media: None,
                 announced_active: true,
+                twcc: tcc_id.map(|_| relais_bwe::twcc::TwccRecorder::default()),
             },
         );
         self.order.push(id);
@@ -438,9 +471,23 @@ impl Conference {
         Ok(())
     }
 
+    fn new_bandwidth(
+        &self,
+        now: Instant,
+        tcc_id: Option<u8>,
+    ) -> Option<Box<bandwidth::ReceiverBandwidth>> {
+        (self.config.bandwidth_estimation && tcc_id.is_some()).then(|| {
+            Box::new(bandwidth::ReceiverBandwidth::new(
+                now,
+                self.config.bandwidth,
+            ))
+        })
+    }
+
     /// Changes an endpoint's negotiated codecs and extension ids.
     pub fn set_endpoint_media(
         &mut self,
+        now: Instant,
         id: EndpointId,
         codecs: Vec<NegotiatedCodec>,
         extensions: ExtensionMap,
@@ -449,7 +496,16 @@ impl Conference {
             .endpoints
             .get_mut(&id)
             .ok_or(ConferenceError::UnknownEndpoint)?;
-        endpoint.link.tcc_id = extensions.id(ExtensionKind::TransportCc);
+        let tcc_id = extensions.id(ExtensionKind::TransportCc);
+        if tcc_id.is_none() {
+            endpoint.link.bandwidth = None;
+        } else if endpoint.link.bandwidth.is_none() && self.config.bandwidth_estimation {
+            endpoint.link.bandwidth = Some(Box::new(bandwidth::ReceiverBandwidth::new(
+                now,
+                self.config.bandwidth,
+            )));
+        }
+        endpoint.link.tcc_id = tcc_id;
         endpoint.link.codecs = codecs;
         endpoint.link.extensions = extensions;
         Ok(())
@@ -679,6 +735,14 @@ impl Conference {
             return;
         };
         sender.last_media = Some(now);
+        if let (Some(twcc), Some(id)) = (sender.twcc.as_mut(), sender.link.tcc_id) {
+            if let Some(seq) = packet
+                .extension(id)
+                .and_then(|v| TransportSequenceNumber::parse(v).ok())
+            {
+                twcc.on_packet(now, seq.0);
+            }
+        }
         let sender = &*sender;
         let (source_id, encoding) = match sender.routes.get(&packet.ssrc()) {
             Some(SsrcRoute::Media { source, encoding }) => (*source, *encoding),
@@ -831,6 +895,16 @@ impl Conference {
                     self.report_blocks(now, from, &view);
                 }
                 RtcpKind::ReceiverReport => self.report_blocks(now, from, &view),
+                RtcpKind::TransportCc => {
+                    let moved = self
+                        .endpoints
+                        .get_mut(&from)
+                        .and_then(|e| e.link.bandwidth.as_mut())
+                        .is_some_and(|b| b.on_feedback(now, view.bytes()));
+                    if moved {
+                        self.allocation_dirty = true;
+                    }
+                }
                 RtcpKind::Pli => {
                     self.io.stats.plis_received += 1;
                     if let Some(ssrc) = view.media_ssrc() {
@@ -851,7 +925,7 @@ impl Conference {
                     let sequence_numbers: Vec<u16> = view.nack_pairs().sequence_numbers().collect();
                     self.io.stats.nacked_packets += sequence_numbers.len() as u64;
                     if let Some(ssrc) = view.media_ssrc() {
-                        self.receiver_nack(from, ssrc, &sequence_numbers);
+                        self.receiver_nack(now, from, ssrc, &sequence_numbers);
                     }
                 }
                 _ => {}
@@ -944,7 +1018,13 @@ impl Conference {
         }
     }
 
-    fn receiver_nack(&mut self, from: EndpointId, ssrc: u32, sequence_numbers: &[u16]) {
+    fn receiver_nack(
+        &mut self,
+        now: Instant,
+        from: EndpointId,
+        ssrc: u32,
+        sequence_numbers: &[u16],
+    ) {
         let Some(source_id) = self.projection_of(from, ssrc) else {
             self.io.stats.dropped_rtcp += 1;
             return;
@@ -974,6 +1054,7 @@ impl Conference {
         };
         for &seq in sequence_numbers {
             projection.retransmit(
+                now,
                 seq,
                 &source.cache,
                 &codecs,
@@ -987,6 +1068,8 @@ impl Conference {
     /// Drives timers: rate windows, allocation upkeep, dominant speaker, REMB, keyframe
     /// request retries.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
+        self.bandwidth_timers(now);
         self.speakers.handle_timeout(now);
         while let Some(event) = self.speakers.poll_event() {
             let _ = event;
@@ -1009,6 +1092,78 @@ impl Conference {
             self.next_keyframe_retry = now + KEYFRAME_RETRY_INTERVAL;
             self.retry_keyframes(now);
             self.connectivity(now);
+        }
+    }
+
+    /// Pacers, probes, ConnectionStats and the TWCC feedback to senders.
+    fn bandwidth_timers(&mut self, now: Instant) {
+        let ids: Vec<EndpointId> = self.order.clone();
+        for id in ids {
+            let Some(endpoint) = self.endpoints.get_mut(&id) else {
+                continue;
+            };
+            if let Some(twcc) = endpoint.twcc.as_mut() {
+                let media_ssrc = endpoint
+                    .sources
+                    .iter()
+                    .filter_map(|s| self.sources.get(s))
+                    .find_map(|e| e.source.primary_ssrc())
+                    .unwrap_or(0);
+                while let Some(feedback) = twcc.poll_feedback(now, endpoint.node_ssrc, media_ssrc) {
+                    self.io.push_rtcp(id, feedback);
+                }
+            }
+            endpoint.link.release(now, &mut self.io);
+            let Some(bandwidth) = endpoint.link.bandwidth.as_mut() else {
+                continue;
+            };
+            if now >= bandwidth.next_stats {
+                bandwidth.next_stats = now + bandwidth::CONNECTION_STATS_INTERVAL;
+                let estimate = bandwidth.estimate_bps();
+                self.io.event(
+                    id,
+                    ConferenceEvent::ConnectionStats {
+                        estimated_downlink_bps: estimate,
+                    },
+                );
+            }
+            // Probe clusters: padding on the RTX SSRC of a video stream the receiver gets
+            // (clusters wait until there is one: padding needs a stream to ride on).
+            let Some(projection) = self
+                .sources
+                .values_mut()
+                .filter(|e| e.source.kind == MediaKind::Video)
+                .flat_map(|e| e.projections.iter_mut())
+                .find(|p| p.receiver == id && p.can_pad())
+            else {
+                continue;
+            };
+            // Bounded per call: a prober that keeps asking at the same instant cannot spin.
+            let mut budget = MAX_PROBE_PACKETS_PER_CALL;
+            while let Some((cluster, bytes)) = endpoint
+                .link
+                .bandwidth
+                .as_mut()
+                .filter(|_| budget > 0)
+                .and_then(|b| b.poll_probe(now))
+            {
+                let mut left = bytes;
+                while left > 0 && budget > 0 {
+                    budget -= 1;
+                    let size = left.min(255);
+                    left -= size;
+                    let Some((packet, transport_seq)) =
+                        projection.probe_padding(&mut endpoint.link, size, &mut self.io)
+                    else {
+                        break;
+                    };
+                    if let Some(bandwidth) = endpoint.link.bandwidth.as_mut() {
+                        bandwidth.on_sent_packet(now, transport_seq, packet.len(), Some(cluster));
+                    }
+                    self.io.stats.probe_packets += 1;
+                    self.io.push_rtp(id, packet);
+                }
+            }
         }
     }
 
@@ -1047,6 +1202,20 @@ impl Conference {
         let mut next = self.next_tick.min(self.next_keyframe_retry);
         if let Some(t) = self.speakers.poll_timeout() {
             next = next.min(t);
+        }
+        for endpoint in self.endpoints.values() {
+            if let Some(bandwidth) = &endpoint.link.bandwidth {
+                if let Some(t) = bandwidth.poll_timeout(self.last_now) {
+                    next = next.min(t);
+                }
+                next = next.min(bandwidth.next_stats);
+            }
+            if let Some(t) = endpoint.twcc.as_ref().and_then(|t| t.poll_timeout()) {
+                next = next.min(t);
+            }
+        }
+        if self.allocation_dirty {
+            next = next.min(self.last_now);
         }
         Some(next)
     }
@@ -1167,6 +1336,11 @@ impl Conference {
         }
         let mut max_heights: HashMap<SourceId, i32> = HashMap::new();
         for receiver_id in self.order.clone() {
+            let available = self
+                .endpoints
+                .get_mut(&receiver_id)
+                .and_then(|r| r.link.bandwidth.as_mut())
+                .map(|b| b.allocation_bps());
             let Some(receiver) = self.endpoints.get(&receiver_id) else {
                 continue;
             };
@@ -1187,8 +1361,17 @@ impl Conference {
                 &receiver.constraints,
                 &descriptions,
                 &speaker_order,
-                None,
+                available,
             );
+            if result.ideal_bps > result.target_bps {
+                if let Some(bandwidth) = self
+                    .endpoints
+                    .get_mut(&receiver_id)
+                    .and_then(|r| r.link.bandwidth.as_mut())
+                {
+                    bandwidth.want(now, result.ideal_bps);
+                }
+            }
             let mut forwarded = Vec::new();
             let mut targets: Vec<(SourceId, Option<LayerTarget>, Option<u16>)> = Vec::new();
             for (id, layers) in &video {

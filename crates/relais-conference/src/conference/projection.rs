@@ -27,6 +27,9 @@ use relais_rtp::extensions::{ExtensionKind, ExtensionMap, TransportSequenceNumbe
 use relais_rtp::rtcp::ReportBlock;
 use relais_rtp::rtp::{ExtensionForm, RtpPacket};
 
+use relais_bwe::pacer::PacketClass;
+
+use super::bandwidth::{self, PacedPacket, ReceiverBandwidth, SRTP_OVERHEAD};
 use super::rewrite::{seq_newer, SequenceRewriter};
 use super::source::{LayerScheme, PacketCache, PacketInfo};
 use super::Io;
@@ -59,9 +62,66 @@ pub(crate) struct ReceiverLink {
     pub(crate) tcc_id: Option<u8>,
     /// The receiver's transport-wide sequence counter (all its streams).
     pub(crate) tcc_seq: u16,
+    /// Its downlink estimate and pacer, when it negotiated transport-cc.
+    pub(crate) bandwidth: Option<Box<ReceiverBandwidth>>,
 }
 
 impl ReceiverLink {
+    /// Queues an RTP packet for the receiver: through its pacer when it has one (what is due
+    /// leaves at once), straight to the output otherwise.
+    pub(crate) fn emit(
+        &mut self,
+        now: Instant,
+        io: &mut Io,
+        packet: Vec<u8>,
+        class: PacketClass,
+        transport_seq: Option<u16>,
+        probe_cluster: Option<u32>,
+    ) {
+        let Some(bandwidth) = self.bandwidth.as_mut() else {
+            io.push_rtp(self.endpoint, packet);
+            return;
+        };
+        let size = packet.len() + SRTP_OVERHEAD;
+        bandwidth.pacer.push(
+            now,
+            PacedPacket {
+                packet,
+                rtp: true,
+                transport_seq,
+                probe_cluster,
+            },
+            size,
+            class,
+        );
+        self.release(now, io);
+    }
+
+    /// Moves what the pacer lets go now to the output.
+    pub(crate) fn release(&mut self, now: Instant, io: &mut Io) {
+        let Some(bandwidth) = self.bandwidth.as_mut() else {
+            return;
+        };
+        while let Some(paced) = bandwidth.pacer.poll(now) {
+            bandwidth.on_sent(now, &paced);
+            if paced.rtp {
+                io.push_rtp(self.endpoint, paced.packet);
+            } else {
+                io.push_rtcp(self.endpoint, paced.packet);
+            }
+        }
+    }
+
+    /// Writes the receiver's next transport-wide sequence number into `packet`, if it
+    /// negotiated the extension and the packet has room for it.
+    pub(crate) fn stamp(&mut self, packet: &mut RtpPacket<&mut [u8]>) -> Option<u16> {
+        let value = self.tcc_id.and_then(|id| packet.extension_mut(id))?;
+        let seq = self.tcc_seq;
+        TransportSequenceNumber(seq).write(value).ok()?;
+        self.tcc_seq = self.tcc_seq.wrapping_add(1);
+        Some(seq)
+    }
+
     fn payload_type(&self, codec: CodecName) -> Option<u8> {
         self.codecs
             .iter()
@@ -518,7 +578,7 @@ impl Projection {
                 .map(|(p, m)| p.value().wrapping_add(self.picture_offset) % m),
             tl0: info.tl0_pic_idx.map(|t| t.wrapping_add(self.tl0_offset)),
         };
-        let Some(buffer) = write_packet(
+        let Some((buffer, transport_seq)) = write_packet(
             packet.as_bytes(),
             info.codec,
             &rewrite,
@@ -555,13 +615,16 @@ impl Projection {
             };
         }
         io.stats.rtp_forwarded += 1;
-        io.push_rtp(receiver.endpoint, buffer);
+        let class = bandwidth::class(info.codec == CodecName::Opus, false);
+        receiver.emit(now, io, buffer, class, transport_seq, None);
         true
     }
 
     /// Sends outgoing packet `seq` again (as RTX when the receiver negotiated it).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn retransmit(
         &mut self,
+        now: Instant,
         seq: u16,
         cache: &PacketCache,
         sender_codecs: &[NegotiatedCodec],
@@ -601,7 +664,7 @@ impl Projection {
             picture_id: sent.out_picture_id,
             tl0: sent.out_tl0,
         };
-        let Some(mut buffer) = write_packet(
+        let Some((mut buffer, transport_seq)) = write_packet(
             original,
             codec.name,
             &rewrite,
@@ -636,8 +699,50 @@ impl Projection {
             }
         }
         io.stats.retransmitted += 1;
-        io.push_rtp(receiver.endpoint, buffer);
+        let class = bandwidth::class(false, true);
+        receiver.emit(now, io, buffer, class, transport_seq, None);
         true
+    }
+
+    /// Whether [`Projection::probe_padding`] can send on this projection: forwarded, with
+    /// an RTX SSRC and media sent already.
+    pub(crate) fn can_pad(&self) -> bool {
+        self.target.is_some() && self.out_rtx_ssrc.is_some() && self.last.is_some()
+    }
+
+    /// A padding-only RTX packet of `padding` bytes (at most 255) for probing the receiver's
+    /// downlink, on this projection's RTX SSRC; `None` without RTX or before any media.
+    pub(crate) fn probe_padding(
+        &mut self,
+        receiver: &mut ReceiverLink,
+        padding: usize,
+        io: &mut Io,
+    ) -> Option<(Vec<u8>, Option<u16>)> {
+        let rtx_ssrc = self.out_rtx_ssrc?;
+        let last = self.last?;
+        let media_pt = receiver
+            .codecs
+            .iter()
+            .find(|c| c.rtx_payload_type.is_some() && c.name != CodecName::Opus)?
+            .payload_type;
+        let rtx_pt = receiver.rtx_payload_type(media_pt)?;
+        let padding = padding.clamp(1, 255);
+        let mut buffer = io.buffer();
+        // V=2, P=1, X=1; one one-byte-form extension word for transport-cc.
+        buffer.extend_from_slice(&[0xB0, rtx_pt & 0x7F]);
+        buffer.extend_from_slice(&self.rtx_seq.to_be_bytes());
+        buffer.extend_from_slice(&last.ts.to_be_bytes());
+        buffer.extend_from_slice(&rtx_ssrc.to_be_bytes());
+        let tcc_id = receiver.tcc_id.filter(|id| (1..=14).contains(id))?;
+        buffer.extend_from_slice(&[0xBE, 0xDE, 0, 1, (tcc_id << 4) | 1, 0, 0, 0]);
+        buffer.resize(buffer.len() + padding - 1, 0);
+        buffer.push(padding as u8);
+        self.rtx_seq = self.rtx_seq.wrapping_add(1);
+        let transport_seq = match RtpPacket::parse(buffer.as_mut_slice()) {
+            Ok(mut packet) => receiver.stamp(&mut packet),
+            Err(_) => None,
+        };
+        Some((buffer, transport_seq))
     }
 
     /// A reduced-size SR for the receiver, from the sender's SR of the forwarded SSRC.
@@ -706,9 +811,10 @@ fn write_packet(
     sender_extensions: &ExtensionMap,
     receiver: &mut ReceiverLink,
     io: &mut Io,
-) -> Option<Vec<u8>> {
+) -> Option<(Vec<u8>, Option<u16>)> {
     let mut buffer = io.buffer();
     buffer.extend_from_slice(original);
+    let mut transport_seq = None;
     let ok = {
         match RtpPacket::parse(buffer.as_mut_slice()) {
             Ok(mut out) => {
@@ -729,14 +835,7 @@ fn write_packet(
                         .id(kind)
                         .filter(|&new| two_byte || new <= 14),
                 });
-                if let Some(value) = receiver.tcc_id.and_then(|id| out.extension_mut(id)) {
-                    if TransportSequenceNumber(receiver.tcc_seq)
-                        .write(value)
-                        .is_ok()
-                    {
-                        receiver.tcc_seq = receiver.tcc_seq.wrapping_add(1);
-                    }
-                }
+                transport_seq = receiver.stamp(&mut out);
                 let payload = out.payload_mut();
                 match codec {
                     CodecName::Vp8 => {
@@ -763,7 +862,7 @@ fn write_packet(
         }
     };
     if ok {
-        Some(buffer)
+        Some((buffer, transport_seq))
     } else {
         io.recycle(buffer);
         None

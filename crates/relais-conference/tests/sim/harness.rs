@@ -81,6 +81,8 @@ struct InFlight {
 pub struct Inbox {
     /// RTP packets, in arrival order.
     pub rtp: Vec<Vec<u8>>,
+    /// When each of `rtp` arrived.
+    pub rtp_times: Vec<Instant>,
     /// RTCP packets, in arrival order.
     pub rtcp: Vec<Vec<u8>>,
     /// Bridge channel events, in order.
@@ -225,7 +227,9 @@ impl Harness {
                         self.conference.handle_rtcp(self.now, packet.endpoint, &p)
                     }
                     (Direction::Down, Payload::Rtp(p)) => {
-                        self.inboxes.entry(packet.endpoint).or_default().rtp.push(p)
+                        let inbox = self.inboxes.entry(packet.endpoint).or_default();
+                        inbox.rtp.push(p);
+                        inbox.rtp_times.push(self.now);
                     }
                     (Direction::Down, Payload::Rtcp(p)) => self
                         .inboxes

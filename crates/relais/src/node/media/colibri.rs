@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use rand::Rng;
 use relais_colibri::bridge_channel::{
-    BridgeChannelMessage, DominantSpeakerEndpointChangeEvent,
+    BridgeChannelMessage, ConnectionStats, DominantSpeakerEndpointChangeEvent,
     EndpointConnectivityStatusChangeEvent, ForwardedSources, SenderSourceConstraints,
 };
 use relais_colibri::colibri2::{ColibriError, ConferenceModify, Endpoint as ColibriEndpoint};
@@ -419,7 +419,7 @@ impl MediaTask {
             if let Some(conference) = self.conferences.get_mut(meeting_id) {
                 conference
                     .conference
-                    .set_endpoint_media(id, description.codecs, description.extensions)
+                    .set_endpoint_media(now, id, description.codecs, description.extensions)
                     .map_err(|e| ColibriError::bad_request(e.to_string()))?;
             }
         }
@@ -633,6 +633,11 @@ impl MediaTask {
                                     silence,
                                 },
                             ),
+                            ConferenceEvent::ConnectionStats {
+                                estimated_downlink_bps,
+                            } => BridgeChannelMessage::ConnectionStats(ConnectionStats {
+                                estimated_downlink_bandwidth: estimated_downlink_bps,
+                            }),
                             ConferenceEvent::EndpointConnectivity { endpoint, active } => {
                                 BridgeChannelMessage::EndpointConnectivityStatusChangeEvent(
                                     EndpointConnectivityStatusChangeEvent { endpoint, active },
