@@ -37,6 +37,11 @@
 //! | `relais_nacked_packets_total` | counter | sequence numbers those NACKs requested |
 //! | `relais_plis_received_total` / `relais_firs_received_total` | counter | PLI / FIR packets received from viewers |
 //! | `relais_packets_lost_total` | counter | packets viewers reported lost (RTCP report blocks, cumulative-lost increases) |
+//! | `relais_bridge_messages_total{result}` | counter | bridge channel (colibri-ws) messages, see [`BridgeMessages`] |
+//! | `relais_bridge_channels_total{result}` | counter | bridge channel connections: `connected`, `refused` |
+//! | `relais_thinned_packets_total` | counter | packet copies not sent because the receiver's layer is lower (simulcast/SVC thinning) |
+//! | `relais_silence_suppressed_total` | counter | audio packets of non-speakers not forwarded (below the silence threshold) |
+//! | `relais_probe_packets_total` | counter | padding packets sent to probe receivers' downlinks |
 //! | `relais_conferences_by_size` | histogram | each scrape observes every conference's size |
 //! | `relais_rtt_seconds` | histogram | round-trip times to viewers (SR → report block LSR/DLSR) |
 //!
@@ -151,6 +156,40 @@ impl StunDropped {
     }
 }
 
+/// Bridge channel (colibri-ws) messages by result (`relais_bridge_messages_total{result}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BridgeMessages {
+    /// `received`: parsed and handled.
+    pub received: u64,
+    /// `malformed`: not a JSON object with a class (ignored).
+    pub malformed: u64,
+    /// `unknown_class`: a class relais does not know (ignored).
+    pub unknown_class: u64,
+    /// `invalid`: wrong types, duplicate keys, too large, or not applicable (refused).
+    pub invalid: u64,
+    /// `not_from_clients`: a class only the bridge sends (ignored).
+    pub not_from_clients: u64,
+    /// `sent`: messages sent to clients.
+    pub sent: u64,
+    /// `undeliverable`: messages for a client without a connected channel, or whose queue
+    /// was full.
+    pub undeliverable: u64,
+}
+
+impl BridgeMessages {
+    fn by_result(&self) -> [(&'static str, u64); 7] {
+        [
+            ("received", self.received),
+            ("malformed", self.malformed),
+            ("unknown_class", self.unknown_class),
+            ("invalid", self.invalid),
+            ("not_from_clients", self.not_from_clients),
+            ("sent", self.sent),
+            ("undeliverable", self.undeliverable),
+        ]
+    }
+}
+
 /// What the node reports at a scrape: current values and monotonic totals since start.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricsSnapshot {
@@ -210,6 +249,18 @@ pub struct MetricsSnapshot {
     /// counts samples `<=` [`RTT_BUCKETS`]`[i]` and above the previous bound; the last one
     /// is +Inf.
     pub rtt_buckets: [u64; RTT_BUCKETS.len() + 1],
+    /// Bridge channel messages by result.
+    pub bridge_messages: BridgeMessages,
+    /// Bridge channel connections accepted.
+    pub bridge_connected: u64,
+    /// Bridge channel connections refused.
+    pub bridge_refused: u64,
+    /// Packet copies thinned out (a receiver's lower layer).
+    pub thinned_packets: u64,
+    /// Audio packets suppressed as silence.
+    pub silence_suppressed: u64,
+    /// Probe padding packets sent.
+    pub probe_packets: u64,
 }
 
 struct Counters {
@@ -228,6 +279,11 @@ struct Counters {
     endpoints_expired: IntCounter,
     dropped: IntCounterVec,
     stun_dropped: IntCounterVec,
+    bridge_messages: IntCounterVec,
+    bridge_channels: IntCounterVec,
+    thinned_packets: IntCounter,
+    silence_suppressed: IntCounter,
+    probe_packets: IntCounter,
     nacks_received: IntCounter,
     nacked_packets: IntCounter,
     plis_received: IntCounter,
@@ -273,7 +329,16 @@ fn counter(registry: &Registry, name: &str, help: &str) -> Result<IntCounter, Er
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str) -> Result<IntCounterVec, Error> {
-    let c = IntCounterVec::new(Opts::new(name, help), &["reason"])?;
+    labelled_counter(registry, name, help, "reason")
+}
+
+fn labelled_counter(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+) -> Result<IntCounterVec, Error> {
+    let c = IntCounterVec::new(Opts::new(name, help), &[label])?;
     registry.register(Box::new(c.clone()))?;
     Ok(c)
 }
@@ -420,7 +485,44 @@ impl Metrics {
                 "relais_packets_lost_total",
                 "Packets viewers reported lost in their RTCP receiver reports",
             )?,
+            bridge_messages: labelled_counter(
+                &r,
+                "relais_bridge_messages_total",
+                "Bridge channel (colibri-ws) messages, by result",
+                "result",
+            )?,
+            bridge_channels: labelled_counter(
+                &r,
+                "relais_bridge_channels_total",
+                "Bridge channel connections, by result",
+                "result",
+            )?,
+            thinned_packets: counter(
+                &r,
+                "relais_thinned_packets_total",
+                "Packet copies not sent because the receiver gets a lower layer",
+            )?,
+            silence_suppressed: counter(
+                &r,
+                "relais_silence_suppressed_total",
+                "Audio packets of non-speakers not forwarded as silence",
+            )?,
+            probe_packets: counter(
+                &r,
+                "relais_probe_packets_total",
+                "Padding packets sent to probe receivers' downlinks",
+            )?,
         };
+        for (result, _) in BridgeMessages::default().by_result() {
+            counters
+                .bridge_messages
+                .get_metric_with_label_values(&[result])?;
+        }
+        for result in ["connected", "refused"] {
+            counters
+                .bridge_channels
+                .get_metric_with_label_values(&[result])?;
+        }
         // Every reason exists from the start (at 0), so rate() sees the first drop.
         for (reason, _) in DroppedPackets::default().by_reason() {
             counters.dropped.get_metric_with_label_values(&[reason])?;
@@ -506,6 +608,22 @@ impl Metrics {
         advance(&c.plis_received, s.plis_received);
         advance(&c.firs_received, s.firs_received);
         advance(&c.packets_lost, s.packets_lost);
+        advance(&c.thinned_packets, s.thinned_packets);
+        advance(&c.silence_suppressed, s.silence_suppressed);
+        advance(&c.probe_packets, s.probe_packets);
+        for (result, total) in s.bridge_messages.by_result() {
+            if let Ok(counter) = c.bridge_messages.get_metric_with_label_values(&[result]) {
+                advance(&counter, total);
+            }
+        }
+        for (result, total) in [
+            ("connected", s.bridge_connected),
+            ("refused", s.bridge_refused),
+        ] {
+            if let Ok(counter) = c.bridge_channels.get_metric_with_label_values(&[result]) {
+                advance(&counter, total);
+            }
+        }
         for (i, (seen, &total)) in rtt_seen.iter_mut().zip(&s.rtt_buckets).enumerate() {
             let value = RTT_BUCKETS.get(i).copied().unwrap_or(RTT_OVERFLOW_SECONDS);
             for _ in 0..total.saturating_sub(*seen) {
@@ -564,7 +682,7 @@ mod tests {
                 reason.is_none_or(|r| {
                     m.get_label()
                         .iter()
-                        .any(|l| l.name() == "reason" && l.value() == r)
+                        .any(|l| (l.name() == "reason" || l.name() == "result") && l.value() == r)
                 })
             })
             .unwrap();
@@ -611,6 +729,16 @@ mod tests {
             firs_received: n,
             packets_lost: 7 * n,
             rtt_buckets: [0, n, 0, 2 * n, 0, 0, 0, n],
+            bridge_messages: BridgeMessages {
+                received: 10 * n,
+                malformed: n,
+                ..BridgeMessages::default()
+            },
+            bridge_connected: 2 * n,
+            bridge_refused: n,
+            thinned_packets: 9 * n,
+            silence_suppressed: 6 * n,
+            probe_packets: 4 * n,
         }
     }
 
@@ -620,6 +748,15 @@ mod tests {
         m.observe(&snapshot(1));
         assert_eq!(value(&m, "relais_packets_received_total", None), 100.0);
         m.observe(&snapshot(3));
+        assert_eq!(
+            value(&m, "relais_bridge_messages_total", Some("received")),
+            30.0
+        );
+        assert_eq!(
+            value(&m, "relais_bridge_channels_total", Some("refused")),
+            3.0
+        );
+        assert_eq!(value(&m, "relais_thinned_packets_total", None), 27.0);
         assert_eq!(value(&m, "relais_packets_received_total", None), 300.0);
         assert_eq!(value(&m, "relais_bytes_sent_total", None), 6000.0);
         assert_eq!(

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use relais_conference::{
     EndpointId, Forwarder, ForwarderConfig, ForwarderOutput, ForwarderStats, MediaKind, MediaLine,
 };
-use relais_metrics::{DroppedPackets, MetricsSnapshot, StunDropped};
+use relais_metrics::{BridgeMessages, DroppedPackets, MetricsSnapshot, StunDropped};
 use relais_rtp::demux::{classify, DatagramKind};
 use relais_rtp::stun::StunMessage;
 use relais_srtp::{DtlsRole, SrtpConfig, SrtpReceiver, SrtpSender};
@@ -696,6 +696,20 @@ impl MediaTask {
             firs_received: f.firs_received,
             packets_lost: f.packets_lost_reported,
             rtt_buckets: f.rtt_buckets_ms,
+            bridge_messages: BridgeMessages {
+                received: s.bridge_messages_received,
+                malformed: s.bridge_messages_malformed,
+                unknown_class: s.bridge_messages_unknown_class,
+                invalid: s.bridge_messages_invalid,
+                not_from_clients: s.bridge_messages_not_from_clients,
+                sent: s.bridge_messages_sent,
+                undeliverable: s.bridge_messages_undeliverable,
+            },
+            bridge_connected: s.bridge_connected,
+            bridge_refused: s.bridge_refused,
+            thinned_packets: f.dropped_thinned,
+            silence_suppressed: f.silence_suppressed,
+            probe_packets: f.probe_packets,
         };
         NodeSnapshot {
             metrics,
