@@ -1,5 +1,6 @@
 //! One receiver's bandwidth estimate: the delay-based estimate bounded by the loss-based
-//! controller, raised at once by probe results, within the configured bounds.
+//! controller, set by probe results (raised at once, lowered within limits, as libwebrtc's
+//! goog_cc does), within the configured bounds.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -22,9 +23,13 @@
 
 use std::time::{Duration, Instant};
 
-use crate::delay::{BandwidthUsage, DelayBasedEstimator};
+use crate::delay::{to_bps, BandwidthUsage, DelayBasedEstimator};
 use crate::loss::{LossBasedController, LossState};
 use crate::{BweConfig, PacketResult};
+
+/// A probe result below the estimate lowers it no further than this fraction of the
+/// acknowledged rate (libwebrtc's `kProbeDropThroughputFraction`).
+const PROBE_DROP_THROUGHPUT_FRACTION: f64 = 0.85;
 
 /// A receiver's downlink estimate from transport-wide feedback.
 #[derive(Debug)]
@@ -33,6 +38,7 @@ pub struct BandwidthEstimator {
     delay: DelayBasedEstimator,
     loss: LossBasedController,
     last_feedback: Option<Instant>,
+    last_probe_bps: Option<u64>,
 }
 
 impl BandwidthEstimator {
@@ -48,6 +54,7 @@ impl BandwidthEstimator {
             delay: DelayBasedEstimator::new(config),
             loss: LossBasedController::new(config),
             last_feedback: None,
+            last_probe_bps: None,
         }
     }
 
@@ -63,18 +70,37 @@ impl BandwidthEstimator {
         self.loss.on_feedback(now, results, current);
     }
 
-    /// A probe cluster measured `bps`: if above the estimate, the estimate rises to it at
-    /// once (unless the delay detector shows overuse, when the probe's rate is not what the
-    /// path carries).
+    /// A probe cluster measured `bps` (ignored while the delay detector shows overuse: the
+    /// probe's rate is then not what the path carries). As in libwebrtc's goog_cc, the
+    /// delay-based estimate takes the result: at once if it is higher; if it is lower, no
+    /// lower than min(estimate, 0.85 × the acknowledged rate) (a probe far below what the
+    /// receiver gets is more likely wrong than the path; without an acknowledged rate a lower
+    /// result is ignored). The loss-based bound rises to the result if below it. While the
+    /// sender stays below the result, it also bounds the delay-based increase and the next
+    /// decrease (see [`crate::delay`]).
     pub fn on_probe_result(&mut self, now: Instant, bps: u64) {
-        if self.is_overusing() || bps <= self.estimate_bps() {
+        if self.is_overusing() {
             return;
         }
         let bps = bps.min(self.config.max_bps);
-        if bps > self.delay.estimate_bps() {
-            self.delay.set_estimate(now, bps);
-        }
+        let delay = self.delay.estimate_bps();
+        let estimate = if bps >= delay {
+            bps
+        } else {
+            let Some(acked) = self.delay.acknowledged_bps() else {
+                return;
+            };
+            let floor = delay.min(to_bps(acked as f64 * PROBE_DROP_THROUGHPUT_FRACTION));
+            bps.max(floor)
+        };
+        self.delay.on_probe(now, bps, estimate);
         self.loss.on_probe_result(bps);
+        self.last_probe_bps = Some(bps);
+    }
+
+    /// The last probe result taken (bit/s): what the path was last measured to carry.
+    pub fn last_probe_bps(&self) -> Option<u64> {
+        self.last_probe_bps
     }
 
     /// The round-trip time to the receiver, if known (200 ms is assumed until set): paces

@@ -9,8 +9,8 @@
 //!   draft-ietf-rmcat-gcc-02) combined with a loss-based controller.
 //! - [`probe`]: probe clusters that look for headroom before layers go up, and the rate a
 //!   cluster's feedback shows.
-//! - [`pacer`]: each receiver's egress spread at a multiple of its estimate; audio bypasses
-//!   the queue.
+//! - [`pacer`]: each receiver's egress spread at a multiple of its estimate, no faster than
+//!   the path was last probed to carry; audio bypasses the queue.
 //!
 //! The split follows str0m's `bwe` module: each part is a small state machine with its own
 //! tests; [`estimator::BandwidthEstimator`] combines them for one receiver.

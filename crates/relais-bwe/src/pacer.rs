@@ -4,7 +4,8 @@
 //! After libwebrtc's `PacingController` and str0m's leaky-bucket pacer:
 //!
 //! - the pacing rate is `pacing_factor` (2.5) × the estimate, never below
-//!   [`MIN_PACING_BPS`];
+//!   [`MIN_PACING_BPS`]; with [`Pacer::set_rate_bounded`], no faster than a rate the path
+//!   was measured to carry (a probe result), when that is above the estimate;
 //! - sent bytes add to a *media debt* that drains at the pacing rate; a queued packet may
 //!   leave while the debt is within [`BURST_INTERVAL`] (5 ms) worth of the rate, so a few
 //!   back-to-back packets can leave together (one GSO send);
@@ -142,6 +143,24 @@ impl<T> Pacer<T> {
             0
         };
         self.pacing_bps = rate.max(MIN_PACING_BPS);
+    }
+
+    /// Sets the estimate and what the path was last measured to carry (`path_bps`, e.g. a
+    /// probe result): the pacing rate becomes `pacing_factor × estimate_bps`, but no more
+    /// than `path_bps` if that is above the estimate (at least the estimate, at least
+    /// [`MIN_PACING_BPS`]). Without `path_bps`, as [`set_rate`](Self::set_rate).
+    ///
+    /// Pacing faster than the estimate lets bursts (key frames) through without delay when
+    /// the path can take them. Faster than the path, it only moves the queue from the pacer
+    /// into the network: the last packet of a burst arrives no sooner, the bottleneck may
+    /// drop, and the delay-based estimate reads the queue as congestion. A receiver behind
+    /// a narrow link, with key frames of several streams at once, gets exactly that.
+    pub fn set_rate_bounded(&mut self, estimate_bps: u64, path_bps: Option<u64>) {
+        self.set_rate(estimate_bps);
+        if let Some(path) = path_bps {
+            let bound = path.max(estimate_bps).max(MIN_PACING_BPS);
+            self.pacing_bps = self.pacing_bps.min(bound);
+        }
     }
 
     /// Sets the rate [`poll_padding`](Self::poll_padding) fills the link up to (0: none).

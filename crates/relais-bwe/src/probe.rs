@@ -11,7 +11,9 @@
 //!   back-off after overuse. It hands out [`ProbeCluster`]s.
 //! - [`ProbeSender`] turns a cluster into a schedule of [`ProbeSend`]s: how many bytes to send
 //!   when. The SFU fills them with padding or with RTX of recently sent packets and tags the
-//!   packets with the cluster id (they come back as [`PacketResult::probe_cluster`]).
+//!   packets with the cluster id (they come back as [`PacketResult::probe_cluster`]). Media
+//!   the pacer sends meanwhile is part of the cluster too ([`ProbeSender::on_media_sent`]),
+//!   as in libwebrtc, where the pacer sends the probe's bytes from the media queue first.
 //! - [`ProbeResultEstimator`] reads the feedback of a cluster's packets and computes the rate
 //!   the path delivered, which the estimator adopts.
 //!
@@ -508,13 +510,46 @@ impl ProbeSender {
             bytes,
         };
         if active.done() {
-            self.clusters.pop_front();
-            if let Some(following) = self.clusters.front_mut() {
-                // The next cluster starts once this one's last packet has drained.
-                following.next_send = following.next_send.max(next);
-            }
+            self.finish_front(next);
         }
         Some(send)
+    }
+
+    /// A media packet of `bytes` left at `now` (through the pacer). While a cluster is being
+    /// sent (its first probe packet is out, its last not yet), the packet is part of it:
+    /// returns the cluster's id, for the caller to tag the packet with, and the cluster
+    /// counts the bytes as sent, so its own packets make up only the rest of its rate.
+    ///
+    /// This is libwebrtc's way (its pacer sends queued media as part of a probe and pads
+    /// only the rest). Probe packets sent beside the media instead would share the
+    /// bottleneck with it, and their feedback would show only their share of the capacity.
+    pub fn on_media_sent(&mut self, now: Instant, bytes: usize) -> Option<u32> {
+        let active = self.clusters.front_mut()?;
+        if !active.started {
+            return None;
+        }
+        active.sent_bytes = active.sent_bytes.saturating_add(bytes);
+        active.sent_packets = active.sent_packets.saturating_add(1);
+        // The media took its share of the cluster's time at the target rate.
+        let base = active
+            .next_send
+            .max(now.checked_sub(MAX_LATE).unwrap_or(now));
+        let next = add(base, active.send_time(bytes));
+        active.next_send = next;
+        let id = active.cluster.id;
+        if active.done() {
+            self.finish_front(next);
+        }
+        Some(id)
+    }
+
+    /// The cluster being sent is complete: the next one starts once its last packet has
+    /// drained (at `next`).
+    fn finish_front(&mut self, next: Instant) {
+        self.clusters.pop_front();
+        if let Some(following) = self.clusters.front_mut() {
+            following.next_send = following.next_send.max(next);
+        }
     }
 
     /// When [`poll_send`](Self::poll_send) has the next packet; `None`: no cluster queued.

@@ -705,3 +705,100 @@ fn steady_delay_increases_and_empty_or_all_lost_feedback_is_harmless() {
     eprintln!("steady delay, 4 s: estimate {:.3} Mbit/s", mbps(est));
     assert!(est > 1_250_000 && est < 1_450_000, "{est}");
 }
+
+/// Feeds `estimator` 1200-byte packets sent every `send_gap_us` from `t_us` to `until_us`,
+/// arriving 20 ms later plus `queue_growth` × the time since `t_us` (a queue building when
+/// positive), in 50 ms feedback batches. Returns the last feedback time (µs) and the next
+/// sequence number.
+fn feed_rate(
+    bwe: &mut BandwidthEstimator,
+    t0: Instant,
+    (t_us, until_us): (u64, u64),
+    send_gap_us: u64,
+    queue_growth: f64,
+    mut seq: u64,
+    mut on_batch: impl FnMut(&BandwidthEstimator),
+) -> (u64, u64) {
+    let at = |us: u64| t0 + Duration::from_micros(us);
+    let mut sent_us = t_us;
+    let mut now_us = t_us;
+    while sent_us < until_us {
+        let batch_end = (sent_us + FEEDBACK_INTERVAL_US).min(until_us);
+        let mut batch = Vec::new();
+        while sent_us < batch_end {
+            let delay_us = 20_000 + ((sent_us - t_us) as f64 * queue_growth) as u64;
+            batch.push(PacketResult {
+                transport_seq: seq,
+                size: PACKET_BYTES,
+                sent: at(sent_us),
+                arrival: Some(at(sent_us + delay_us)),
+                probe_cluster: None,
+            });
+            seq += 1;
+            sent_us += send_gap_us;
+        }
+        let last_arrival = batch
+            .last()
+            .and_then(|r| r.arrival)
+            .map_or(now_us, |a| a.duration_since(t0).as_micros() as u64);
+        now_us = now_us.max(last_arrival + 20_000);
+        bwe.on_feedback(at(now_us), &batch);
+        on_batch(bwe);
+    }
+    (now_us, seq)
+}
+
+#[test]
+fn probe_result_bounds_an_application_limited_estimate() {
+    let t0 = Instant::now();
+    let mut bwe = BandwidthEstimator::new(BweConfig::default(), t0);
+    // 1.2 Mbit/s, steady delay, for a second: an acknowledged rate.
+    let (t, seq) = feed_rate(&mut bwe, t0, (0, 1_000_000), 8_000, 0.0, 0, |_| {});
+    // A probe shows 1.5 Mbit/s; the sender stays at 1.2 Mbit/s for 10 s. The 1.5 ×
+    // throughput limit alone would let the estimate grow to 1.81 Mbit/s; the probed rate
+    // holds it.
+    bwe.on_probe_result(t0 + Duration::from_micros(t), 1_500_000);
+    assert_eq!(bwe.estimate_bps(), 1_500_000);
+    let (t, seq) = feed_rate(&mut bwe, t0, (t, t + 10_000_000), 8_000, 0.0, seq, |b| {
+        assert!(b.estimate_bps() <= 1_500_000, "{}", b.estimate_bps());
+    });
+    assert_eq!(bwe.estimate_bps(), 1_500_000);
+
+    // A lower result lowers it, but no lower than 0.85 × the acknowledged rate.
+    bwe.on_probe_result(t0 + Duration::from_micros(t), 1_400_000);
+    assert_eq!(bwe.estimate_bps(), 1_400_000);
+    bwe.on_probe_result(t0 + Duration::from_micros(t), 500_000);
+    let acked = bwe.acknowledged_bps().unwrap_or(0);
+    assert_eq!(bwe.estimate_bps(), acked * 85 / 100, "acked {acked}");
+
+    // A queue builds while the sender is below the probed rate (a burst, most likely): the
+    // first decrease goes to 0.85 × the probed rate, not 0.85 × the acknowledged rate; as the
+    // queue keeps building, the next one follows the acknowledged rate.
+    bwe.on_probe_result(t0 + Duration::from_micros(t), 2_000_000);
+    let mut decreases = Vec::new();
+    let mut last = bwe.estimate_bps();
+    feed_rate(&mut bwe, t0, (t, t + 2_000_000), 8_000, 0.25, seq, |b| {
+        if b.estimate_bps() < last {
+            decreases.push(b.estimate_bps());
+        }
+        last = b.estimate_bps();
+    });
+    eprintln!("decreases under a growing queue after a 2 Mbit/s probe: {decreases:?}");
+    assert_eq!(decreases.first(), Some(&1_700_000));
+    assert!(
+        decreases.get(1).is_some_and(|&d| d < 1_100_000),
+        "{decreases:?}"
+    );
+}
+
+#[test]
+fn sending_at_the_probed_rate_lifts_its_bound() {
+    let t0 = Instant::now();
+    let mut bwe = BandwidthEstimator::new(BweConfig::default(), t0);
+    let (t, seq) = feed_rate(&mut bwe, t0, (0, 1_000_000), 8_000, 0.0, 0, |_| {});
+    bwe.on_probe_result(t0 + Duration::from_micros(t), 1_500_000);
+    // 1.6 Mbit/s (one packet every 6 ms) and no queue: the path carries more than the probe
+    // showed, and the estimate grows as usual.
+    feed_rate(&mut bwe, t0, (t, t + 3_000_000), 6_000, 0.0, seq, |_| {});
+    assert!(bwe.estimate_bps() > 1_600_000, "{}", bwe.estimate_bps());
+}

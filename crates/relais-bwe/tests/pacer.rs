@@ -48,6 +48,24 @@ fn defaults_match_libwebrtc() {
 }
 
 #[test]
+fn bounded_rate_is_no_faster_than_the_path() {
+    let mut pacer: Pacer<u32> = Pacer::new(PacerConfig::default());
+    // No measurement of the path: 2.5 × the estimate.
+    pacer.set_rate_bounded(1_000_000, None);
+    assert_eq!(pacer.pacing_bps(), 2_500_000);
+    // The path carried 1.9 Mbit/s: bursts leave no faster.
+    pacer.set_rate_bounded(1_000_000, Some(1_900_000));
+    assert_eq!(pacer.pacing_bps(), 1_900_000);
+    // Never slower than the estimate, never faster than 2.5 × it.
+    pacer.set_rate_bounded(2_000_000, Some(1_900_000));
+    assert_eq!(pacer.pacing_bps(), 2_000_000);
+    pacer.set_rate_bounded(1_000_000, Some(9_000_000));
+    assert_eq!(pacer.pacing_bps(), 2_500_000);
+    pacer.set_rate_bounded(0, Some(0));
+    assert_eq!(pacer.pacing_bps(), MIN_PACING_BPS);
+}
+
+#[test]
 fn audio_bypasses_the_queue() {
     let t0 = Instant::now();
     let mut pacer = Pacer::new(PacerConfig::default());

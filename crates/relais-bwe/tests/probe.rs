@@ -237,6 +237,45 @@ fn sender_paces_cluster_at_target_rate() {
 }
 
 #[test]
+fn media_sent_during_a_cluster_is_part_of_it() {
+    let t0 = Instant::now();
+    let mut sender = ProbeSender::new();
+    // No cluster, or one not started yet: media is media.
+    assert_eq!(sender.on_media_sent(t0, 1200), None);
+    let cluster = ProbeCluster::new(4, 2_000_000);
+    sender.add_cluster(t0, cluster);
+    assert_eq!(sender.on_media_sent(t0, 1200), None);
+
+    // Started: 500 bytes (2 ms at 2 Mbit/s) of probe, then 1200 bytes of media leave at
+    // once; the media takes its 4.8 ms of the cluster's schedule.
+    let first = sender.poll_send(t0).expect("the first probe packet");
+    assert_eq!((first.cluster, first.bytes), (4, 500));
+    assert_eq!(sender.on_media_sent(t0, 1200), Some(4));
+    assert_eq!(
+        sender.poll_timeout(),
+        Some(t0 + Duration::from_micros(6_800))
+    );
+
+    // The rest is 500-byte probe packets until 3750 bytes (15 ms) and 5 packets are out:
+    // 3000 bytes of probe with the media, where the cluster alone takes 4000.
+    let mut probe_bytes = first.bytes;
+    let mut packets = 2;
+    let mut now = t0;
+    while let Some(t) = sender.poll_timeout() {
+        now = t;
+        while let Some(s) = sender.poll_send(now) {
+            probe_bytes += s.bytes;
+            packets += 1;
+        }
+    }
+    assert!(!sender.is_probing());
+    assert_eq!(probe_bytes, 3000);
+    assert!(packets >= cluster.min_packets);
+    // Done: media after it is media again.
+    assert_eq!(sender.on_media_sent(now, 1200), None);
+}
+
+#[test]
 fn sender_end_to_end_with_estimator() {
     let t0 = Instant::now();
     let mut sender = ProbeSender::new();

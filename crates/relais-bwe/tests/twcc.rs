@@ -491,6 +491,83 @@ fn late_packet_is_re_reported_and_read_once() {
     assert_eq!(diff_us(arrival, zero), 70_000);
 }
 
+/// Sequence numbers written before the pacer releases the packets: 1 waits in the queue
+/// while 2 (audio, say) leaves first. Feedback sent before 1 arrives says it is missing, but
+/// nothing sent after it has arrived: it is held back, not reported lost, and reported once,
+/// received, when it arrives.
+#[test]
+fn missing_packet_sent_after_every_received_one_is_not_lost_yet() {
+    let t0 = Instant::now();
+    let mut recorder = TwccRecorder::default();
+    let mut history = TwccSendHistory::new();
+    history.on_sent(t0, 0, 100, None);
+    recorder.on_packet(t0 + ms(20), 0);
+    history.on_sent(t0 + ms(5), 2, 100, None);
+    recorder.on_packet(t0 + ms(25), 2);
+    history.on_sent(t0 + ms(40), 1, 1200, None);
+    let first = recorder.poll_feedback(t0 + ms(70), 1, 2).expect("due");
+    let fb = parse_feedback(&first);
+    assert_eq!((fb.base_sequence_number, fb.packet_status_count), (0, 3));
+    let mut results = Vec::new();
+    history
+        .on_rtcp(t0 + ms(80), &first, &mut results)
+        .expect("reads");
+    let seen: Vec<(u64, bool)> = results
+        .iter()
+        .map(|r| (r.transport_seq, r.arrival.is_some()))
+        .collect();
+    assert_eq!(seen, [(0, true), (2, true)], "1 is held back");
+
+    recorder.on_packet(t0 + ms(75), 1);
+    let second = recorder.poll_feedback(t0 + ms(120), 1, 2).expect("due");
+    results.clear();
+    history
+        .on_rtcp(t0 + ms(130), &second, &mut results)
+        .expect("reads");
+    let seen: Vec<(u64, bool)> = results
+        .iter()
+        .map(|r| (r.transport_seq, r.arrival.is_some()))
+        .collect();
+    assert_eq!(seen, [(1, true)]);
+}
+
+/// A held-back packet that never arrives is reported lost once a packet sent after it has
+/// been reported received, although the receiver does not report it again.
+#[test]
+fn held_back_packet_is_lost_once_overtaken() {
+    let t0 = Instant::now();
+    let mut recorder = TwccRecorder::default();
+    let mut history = TwccSendHistory::new();
+    history.on_sent(t0, 0, 100, None);
+    recorder.on_packet(t0 + ms(20), 0);
+    history.on_sent(t0 + ms(5), 2, 100, None);
+    recorder.on_packet(t0 + ms(25), 2);
+    history.on_sent(t0 + ms(40), 1, 1200, None);
+    let first = recorder.poll_feedback(t0 + ms(70), 1, 2).expect("due");
+    let mut results = Vec::new();
+    history
+        .on_rtcp(t0 + ms(80), &first, &mut results)
+        .expect("reads");
+    assert_eq!(results.len(), 2);
+
+    // 1 is dropped on the way; 3, sent after it, arrives.
+    history.on_sent(t0 + ms(50), 3, 100, None);
+    recorder.on_packet(t0 + ms(90), 3);
+    let second = recorder.poll_feedback(t0 + ms(120), 1, 2).expect("due");
+    let fb = parse_feedback(&second);
+    assert_eq!((fb.base_sequence_number, fb.packet_status_count), (3, 1));
+    results.clear();
+    history
+        .on_rtcp(t0 + ms(130), &second, &mut results)
+        .expect("reads");
+    let seen: Vec<(u64, bool)> = results
+        .iter()
+        .map(|r| (r.transport_seq, r.arrival.is_some()))
+        .collect();
+    assert_eq!(seen, [(3, true), (1, false)]);
+    assert_eq!(results[1].size, 1200);
+}
+
 #[test]
 fn duplicates_are_ignored() {
     let t0 = Instant::now();

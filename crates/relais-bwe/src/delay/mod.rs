@@ -105,9 +105,23 @@ impl DelayBasedEstimator {
         }
     }
 
-    /// Sets the estimate to a probe's measured rate (bit/s), within the configured bounds.
+    /// Sets the estimate (bit/s), within the configured bounds.
     pub fn set_estimate(&mut self, now: Instant, bps: u64) {
         self.rate.set_estimate(now, bps as f64);
+    }
+
+    /// A probe showed the path carries `probed_bps`: the estimate becomes `estimate_bps`, and
+    /// while the acknowledged rate stays below the probed rate, the estimate does not rise
+    /// above it and the next decrease goes no lower than 0.85 × it.
+    pub fn on_probe(&mut self, now: Instant, probed_bps: u64, estimate_bps: u64) {
+        self.rate
+            .on_probe(now, probed_bps as f64, estimate_bps as f64);
+    }
+
+    /// The last probe result while it still bounds the estimate (see
+    /// [`on_probe`](Self::on_probe)).
+    pub fn probed_bps(&self) -> Option<u64> {
+        self.rate.probed_bps().map(to_bps)
     }
 
     /// The round-trip time the rate controller paces its decreases and additive increase

@@ -7,6 +7,22 @@
 //! - Overuse: decrease to 0.85 × the acknowledged rate, at most once per RTT (10–200 ms)
 //!   unless the acknowledged rate fell below half the estimate; then hold.
 //! - Underuse: hold (queues are draining; increasing now would refill them).
+//!
+//! A probe result ([`AimdRateControl::on_probe`]) is what the path was seen to carry, and it
+//! bounds the controller both ways while the sender is application-limited (its
+//! acknowledged rate below that result):
+//!
+//! - the increase stops at the probed rate (libwebrtc's `DontIncreaseDelayBasedBweInAlr`
+//!   idea): without traffic at the estimate, feedback cannot show the estimate is too high,
+//!   and the 1.5 × throughput limit alone lets an idle estimate creep well above the link;
+//! - the first decrease after the probe goes no lower than 0.85 × the probed rate: overuse
+//!   while sending below a rate the path just carried is most likely a burst (key frames of
+//!   several streams at once), not a smaller link, and 0.85 × an application-limited
+//!   throughput would throw the estimate far below the link. Should the overuse persist, the
+//!   next decrease follows the acknowledged rate again.
+//!
+//! Once the acknowledged rate reaches the probed rate, the probe says nothing more and the
+//! rules above apply alone.
 
 use std::time::{Duration, Instant};
 
@@ -99,6 +115,10 @@ pub(crate) struct AimdRateControl {
     state: RateState,
     last_change: Option<Instant>,
     rtt: Duration,
+    /// The last probe result, while the acknowledged rate stays below it.
+    probed_bps: Option<f64>,
+    /// Whether the next decrease is bounded by the probed rate.
+    probe_floor_armed: bool,
 }
 
 impl AimdRateControl {
@@ -115,6 +135,8 @@ impl AimdRateControl {
             state: RateState::Hold,
             last_change: None,
             rtt: DEFAULT_RTT,
+            probed_bps: None,
+            probe_floor_armed: false,
         }
     }
 
@@ -130,10 +152,26 @@ impl AimdRateControl {
         self.rtt = rtt;
     }
 
-    /// Sets the estimate directly (a probe result, or a halving without throughput).
+    /// Sets the estimate directly (a halving without throughput).
     pub(crate) fn set_estimate(&mut self, now: Instant, bps: f64) {
         self.current_bps = self.clamp(bps);
         self.last_change = Some(now);
+    }
+
+    /// A probe showed the path carries `probed_bps`; the estimate becomes `estimate_bps`
+    /// (the caller's reading of the result). The probed rate bounds the increase and the
+    /// next decrease (see the module docs).
+    pub(crate) fn on_probe(&mut self, now: Instant, probed_bps: f64, estimate_bps: f64) {
+        self.set_estimate(now, estimate_bps);
+        if probed_bps.is_finite() && probed_bps > 0.0 {
+            self.probed_bps = Some(probed_bps);
+            self.probe_floor_armed = true;
+        }
+    }
+
+    /// The probed rate still bounding the controller, if any.
+    pub(crate) fn probed_bps(&self) -> Option<f64> {
+        self.probed_bps
     }
 
     /// Whether an overuse may lower the estimate again now.
@@ -182,7 +220,15 @@ impl AimdRateControl {
             BandwidthUsage::Underusing => self.state = RateState::Hold,
         }
 
-        let throughput_limit = 1.5 * throughput + 10_000.0;
+        if self.probed_bps.is_some_and(|p| throughput >= p) {
+            // The sender fills what the probe showed: feedback speaks for itself again.
+            self.probed_bps = None;
+            self.probe_floor_armed = false;
+        }
+        let mut throughput_limit = 1.5 * throughput + 10_000.0;
+        if let Some(probed) = self.probed_bps {
+            throughput_limit = throughput_limit.min(probed.max(self.current_bps));
+        }
         let mut new_bps = None;
         match self.state {
             RateState::Hold => {}
@@ -206,6 +252,12 @@ impl AimdRateControl {
                 if decreased > self.current_bps {
                     if let Some(capacity) = self.link.estimate_bps() {
                         decreased = BETA * capacity;
+                    }
+                }
+                if self.probe_floor_armed {
+                    self.probe_floor_armed = false;
+                    if let Some(probed) = self.probed_bps {
+                        decreased = decreased.max(BETA * probed);
                     }
                 }
                 if decreased < self.current_bps {

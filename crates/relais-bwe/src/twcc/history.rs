@@ -29,10 +29,15 @@ enum Reported {
 #[derive(Debug, Clone, Copy)]
 struct Sent {
     sent: Instant,
+    /// The place of the packet in the order packets were sent (the order of `on_sent`).
+    order: u64,
     size: usize,
     probe_cluster: Option<u32>,
     reported: Reported,
 }
+
+/// Most sequence numbers held back, reported missing but not yet judged lost.
+const MAX_PENDING_LOST: usize = 1024;
 
 /// The packets the node sent one receiving endpoint, by transport-wide sequence number, and
 /// the reading of that endpoint's TWCC feedback about them.
@@ -41,6 +46,17 @@ struct Sent {
 /// reported received is never reported again, and one reported lost is reported again only
 /// if later feedback says it arrived after all (a late packet the receiver re-reports, as
 /// libwebrtc's receivers do); its second result then carries the arrival.
+///
+/// # Lost means overtaken
+///
+/// Transport-wide sequence numbers may be written before the packets leave (the SFU stamps a
+/// packet when it queues it in the pacer, and audio, retransmissions or probes stamped later
+/// may leave first), so sequence order is not send order. A packet the feedback says is
+/// missing is only judged lost once a packet *sent after it* (in the order of
+/// [`on_sent`](Self::on_sent)) has been reported received: until then it may simply still be
+/// on its way, and it is held back (no result) and judged again at each later feedback. With
+/// stamping at send time, as libwebrtc does, this changes nothing: a missing packet always
+/// has a received one with a higher sequence number in the same feedback.
 ///
 /// # Arrival clock
 ///
@@ -63,6 +79,12 @@ pub struct TwccSendHistory {
     reference: Option<(u32, i64)>,
     /// Our instant for a receiver time (µs).
     anchor: Option<(Instant, i64)>,
+    /// The send order the next packet gets.
+    next_order: u64,
+    /// The send order of the last-sent packet reported received.
+    newest_received_order: Option<u64>,
+    /// Sequence numbers reported missing but not yet judged lost (see the type's docs).
+    pending_lost: VecDeque<u64>,
 }
 
 impl Default for TwccSendHistory {
@@ -81,6 +103,9 @@ impl TwccSendHistory {
             last_feedback_count: None,
             reference: None,
             anchor: None,
+            next_order: 0,
+            newest_received_order: None,
+            pending_lost: VecDeque::new(),
         }
     }
 
@@ -114,8 +139,11 @@ impl TwccSendHistory {
                 None => return,
             },
         };
+        let order = self.next_order;
+        self.next_order = self.next_order.wrapping_add(1);
         let packet = Some(Sent {
             sent: now,
+            order,
             size,
             probe_cluster,
             reported: Reported::Nothing,
@@ -159,8 +187,8 @@ impl TwccSendHistory {
 
     /// Read one TWCC feedback (from [`RtcpPacket::TransportCc`]) received at `now`: append
     /// a [`PacketResult`] to `out` for each packet it covers that is in the history and not
-    /// already reported (see the type's docs), in feedback order. Returns how many were
-    /// appended.
+    /// already reported (see the type's docs), in feedback order, then for the packets held
+    /// back by earlier feedback that are now judged lost. Returns how many were appended.
     ///
     /// Feedback with the same feedback packet count as the previous one is a duplicate and
     /// ignored. Sequence numbers not in the history (never sent, or dropped as too old) are
@@ -195,7 +223,25 @@ impl TwccSendHistory {
         };
         let before = out.len();
         let history_base = self.base;
+        let index_of = move |index: u16| -> Option<(u64, usize)> {
+            let seq = u64::try_from(base_seq.checked_add(i64::from(index))?).ok()?;
+            let offset = usize::try_from(seq.checked_sub(history_base)?).ok()?;
+            Some((seq, offset))
+        };
+        // First the newest-sent packet this feedback reports received: what overtook the
+        // missing ones.
         let packets = &mut self.packets;
+        let mut newest_received = self.newest_received_order;
+        for_each_status(feedback, |index, status| {
+            if let Status::Received(_) = status {
+                if let Some(Some(packet)) = index_of(index).and_then(|(_, i)| packets.get(i)) {
+                    newest_received =
+                        Some(newest_received.map_or(packet.order, |n| n.max(packet.order)));
+                }
+            }
+        });
+        self.newest_received_order = newest_received;
+        let pending_lost = &mut self.pending_lost;
         let mut clock_ok = true;
         for_each_status(feedback, |index, status| {
             let arrival_us = match status {
@@ -212,25 +258,28 @@ impl TwccSendHistory {
             if !clock_ok {
                 return;
             }
-            let seq = base_seq
-                .checked_add(i64::from(index))
-                .and_then(|seq| u64::try_from(seq).ok());
-            let Some(seq) = seq else {
+            let Some((seq, offset)) = index_of(index) else {
                 return;
             };
-            let entry = seq
-                .checked_sub(history_base)
-                .and_then(|offset| usize::try_from(offset).ok())
-                .and_then(|index| packets.get_mut(index));
-            let Some(Some(packet)) = entry else {
+            let Some(Some(packet)) = packets.get_mut(offset) else {
                 return;
             };
             let arrival = match arrival_us {
-                None if packet.reported == Reported::Nothing => {
+                None if packet.reported != Reported::Nothing => return,
+                None if newest_received.is_some_and(|n| packet.order < n) => {
                     packet.reported = Reported::Lost;
                     None
                 }
-                None => return,
+                None => {
+                    // Nothing sent after it has arrived yet: it may still be on its way.
+                    if !pending_lost.contains(&seq) {
+                        if pending_lost.len() >= MAX_PENDING_LOST {
+                            pending_lost.pop_front();
+                        }
+                        pending_lost.push_back(seq);
+                    }
+                    return;
+                }
                 Some(_) if packet.reported == Reported::Received => return,
                 Some(t) => match to_instant(anchor, t) {
                     Some(arrival) => {
@@ -248,7 +297,43 @@ impl TwccSendHistory {
                 probe_cluster: packet.probe_cluster,
             });
         });
+        self.judge_pending_lost(out);
         out.len() - before
+    }
+
+    /// Reports as lost the held-back packets that a packet sent after them has overtaken;
+    /// forgets those received meanwhile or no longer in the history.
+    fn judge_pending_lost(&mut self, out: &mut Vec<PacketResult>) {
+        let Some(newest) = self.newest_received_order else {
+            return;
+        };
+        let (base, packets) = (self.base, &mut self.packets);
+        let mut pending: Vec<u64> = self.pending_lost.drain(..).collect();
+        pending.sort_unstable();
+        for seq in pending {
+            let entry = seq
+                .checked_sub(base)
+                .and_then(|offset| usize::try_from(offset).ok())
+                .and_then(|index| packets.get_mut(index));
+            let Some(Some(packet)) = entry else {
+                continue;
+            };
+            if packet.reported != Reported::Nothing {
+                continue;
+            }
+            if packet.order < newest {
+                packet.reported = Reported::Lost;
+                out.push(PacketResult {
+                    transport_seq: seq,
+                    size: packet.size,
+                    sent: packet.sent,
+                    arrival: None,
+                    probe_cluster: packet.probe_cluster,
+                });
+            } else {
+                self.pending_lost.push_back(seq);
+            }
+        }
     }
 
     /// Read the TWCC feedback in a (decrypted) compound RTCP packet, as

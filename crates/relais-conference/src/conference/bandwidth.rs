@@ -1,6 +1,10 @@
 //! One receiver's downlink: the transport-wide send history, the bandwidth estimate its
 //! feedback gives, probing for headroom and the pacer its packets leave through.
 //!
+//! The pacer spreads packets at 2.5 × the estimate, but no faster than the last probe result
+//! (what the path was measured to carry); media it sends while a probe cluster is out counts
+//! toward the cluster. The allocation gets [`ALLOCATION_SHARE`] of the estimate.
+//!
 //! Only receivers that negotiated transport-cc have one; the others get packets unpaced
 //! and the allocation without a bandwidth limit.
 
@@ -20,6 +24,13 @@ pub(crate) const CONNECTION_STATS_INTERVAL: Duration = Duration::from_secs(5);
 pub(crate) const PROBE_TICK: Duration = Duration::from_millis(5);
 /// The allocation is redone when the estimate moved this much (relative) since the last.
 const REALLOCATE_CHANGE: f64 = 0.1;
+/// The share of the estimate the video allocation may use. The estimate covers everything
+/// sent to the receiver as counted on the wire (RTP headers and extensions, SRTP tags, audio,
+/// RTCP, retransmissions, probes), while the layers' bitrates count video payload only,
+/// averaged over key frames: allocating the whole estimate to them fills the link (behind
+/// 2 Mbit/s, an estimate of 0.95 × that would take a 1.5 Mbit/s 720p layer whose headers,
+/// audio and key frames then keep the bottleneck queue growing).
+const ALLOCATION_SHARE: f64 = 0.9;
 
 /// A packet waiting in the pacer.
 #[derive(Debug)]
@@ -69,13 +80,21 @@ impl ReceiverBandwidth {
         self.estimator.estimate_bps()
     }
 
-    /// Records a packet leaving (for the feedback to come).
+    /// Records a packet leaving the pacer (for the feedback to come). An RTP packet leaving
+    /// while a probe cluster is being sent is part of the cluster (see
+    /// [`ProbeSender::on_media_sent`]).
     pub(crate) fn on_sent(&mut self, now: Instant, packet: &PacedPacket) {
+        let probe_cluster = match (packet.probe_cluster, packet.transport_seq) {
+            (None, Some(_)) => self
+                .prober
+                .on_media_sent(now, packet.packet.len() + SRTP_OVERHEAD),
+            (cluster, _) => cluster,
+        };
         self.on_sent_packet(
             now,
             packet.transport_seq,
             packet.packet.len(),
-            packet.probe_cluster,
+            probe_cluster,
         );
     }
 
@@ -113,7 +132,9 @@ impl ReceiverBandwidth {
         }
         let estimate = self.estimator.estimate_bps();
         self.probes.on_estimate(now, estimate);
-        self.pacer.set_rate(estimate);
+        // Bursts leave no faster than the path was last probed to carry.
+        self.pacer
+            .set_rate_bounded(estimate, self.estimator.last_probe_bps());
         match self.allocated_with {
             None => true,
             Some(before) => {
@@ -122,17 +143,20 @@ impl ReceiverBandwidth {
         }
     }
 
-    /// The bandwidth the allocation may use, remembering it for the hysteresis above.
+    /// The bandwidth the allocation may use ([`ALLOCATION_SHARE`] of the estimate),
+    /// remembering the estimate for the hysteresis above.
     pub(crate) fn allocation_bps(&mut self) -> u64 {
         let estimate = self.estimator.estimate_bps();
         self.allocated_with = Some(estimate);
-        estimate
+        (estimate as f64 * ALLOCATION_SHARE) as u64
     }
 
-    /// The allocation would use `wanted_bps` with more bandwidth: probe toward it.
+    /// The allocation would use `wanted_bps` of video with more bandwidth: probe toward the
+    /// estimate that would allow it.
     pub(crate) fn want(&mut self, now: Instant, wanted_bps: u64) {
-        if wanted_bps > self.estimator.estimate_bps() {
-            self.probes.request_headroom(now, wanted_bps);
+        let wanted = (wanted_bps as f64 / ALLOCATION_SHARE) as u64;
+        if wanted > self.estimator.estimate_bps() {
+            self.probes.request_headroom(now, wanted);
         }
     }
 
