@@ -44,6 +44,7 @@ use relais_rtp::extensions::{ExtensionKind, ExtensionMap, TransportSequenceNumbe
 use relais_rtp::rtcp::{feedback, ReportBlock, RtcpCompound, RtcpKind, RtcpPacket, RtcpPacketView};
 use relais_rtp::rtp::{ExtensionForm, RtpPacket};
 
+use crate::conference::rewrite::seq_newer;
 use crate::{
     CodecName, ConferenceError, EndpointId, ForwarderConfig, ForwarderOutput, ForwarderStats,
     MediaKind, MediaLine, NegotiatedCodec,
@@ -70,12 +71,6 @@ const MAX_POOLED_BUFFERS: usize = 8192;
 
 /// Translated SRs remembered per viewer line for RTT measurement (compact NTP, send time).
 const SR_HISTORY: usize = 4;
-
-/// `a` is after `b` in RTP sequence order.
-#[inline]
-fn seq_newer(a: u16, b: u16) -> bool {
-    (a.wrapping_sub(b) as i16) > 0
-}
 
 /// Output side shared by all streams: buffer pool, output queue, counters.
 #[derive(Debug, Default)]

@@ -30,7 +30,7 @@
 
 mod bandwidth;
 mod projection;
-mod rewrite;
+pub(crate) mod rewrite;
 mod source;
 
 use std::collections::HashMap;
