@@ -1,0 +1,24 @@
+//! `relais-loadtest`: simulated WebRTC participants that load a relay node with the work of a
+//! real meeting, and measure what they get back.
+//!
+//! The crate is layered like the node: protocol and media logic without I/O, a thin async
+//! shell around it.
+//!
+//! - [`scenario`]: the scenario files (`loadtest/scenarios/`, or any file) and their model.
+//! - [`media`]: what participants send — Opus with DTX and scripted speaker turns, VP8 simulcast
+//!   frames packetised with the header extensions a browser sends.
+//! - [`measure`]: what receivers observe — loss, latency, freezes, layer switches — and the
+//!   scenario's pass criteria.
+//! - [`impair`]: the userspace impairment layer (loss, delay, jitter, reordering, duplication,
+//!   rate cap) between participants and the node.
+//! - [`participant`]: one simulated WebRTC endpoint (ICE, DTLS, SRTP, RTCP feedback) and the
+//!   I/O driver that serves many of them from few threads.
+//! - [`target`]: adapters that bring participants into a meeting on a target SFU (relais
+//!   Colibri2 and bridge channel, WHIP/WHEP, Janus videoroom).
+
+pub mod impair;
+pub mod measure;
+pub mod media;
+pub mod participant;
+pub mod scenario;
+pub mod target;

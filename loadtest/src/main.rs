@@ -1,0 +1,5 @@
+//! The `relais-loadtest` command line.
+
+fn main() -> anyhow::Result<()> {
+    anyhow::bail!("relais-loadtest: not wired up yet")
+}
