@@ -45,8 +45,14 @@ use crate::{BweConfig, PacketResult};
 /// Fewest packets a probe cluster consists of (libwebrtc: 5).
 pub const MIN_PROBE_PACKETS: usize = 5;
 
-/// How long a probe cluster lasts at its target rate (libwebrtc: 15 ms).
+/// How long a probe cluster lasts at its target rate, at least (libwebrtc: 15 ms).
 pub const MIN_PROBE_DURATION: Duration = Duration::from_millis(15);
+
+/// Fewest bytes in a probe cluster. libwebrtc has no such floor; at low rates its 15 ms fit
+/// in the burst allowance of a token-bucket shaper (`tc tbf rate 1mbit burst 32kbit`, a
+/// policer), which then passes the whole cluster at line rate: the later half of 10 000
+/// bytes is paced by the shaper for the common bursts (see `tail_rate`).
+pub const MIN_PROBE_BYTES: usize = 10_000;
 
 /// Scales of the initial estimate the first two clusters probe at.
 const INITIAL_PROBE_SCALES: [f64; 2] = [3.0, 6.0];
@@ -107,6 +113,8 @@ const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_CLUSTER_HISTORY: Duration = Duration::from_secs(2);
 /// Most clusters an estimator tracks (aggregates and registrations each).
 const MAX_TRACKED_CLUSTERS: usize = 16;
+/// Arrivals kept per cluster for the tail rate (a cluster is a few dozen packets).
+const MAX_TAIL_SAMPLES: usize = 128;
 
 /// `t + d`, saturating at `t` instead of panicking on overflow.
 fn add(t: Instant, d: Duration) -> Instant {
@@ -144,16 +152,24 @@ pub struct ProbeCluster {
 }
 
 impl ProbeCluster {
-    /// A cluster at `target_bps` with libwebrtc's sizes: at least [`MIN_PROBE_PACKETS`] packets
-    /// and [`MIN_PROBE_DURATION`] worth of bytes at the target rate.
+    /// A cluster at `target_bps`: at least [`MIN_PROBE_PACKETS`] packets, and
+    /// [`MIN_PROBE_DURATION`] worth of bytes at the target rate but no fewer than
+    /// [`MIN_PROBE_BYTES`].
     pub fn new(id: u32, target_bps: u64) -> Self {
-        let bytes = u128::from(target_bps) * MIN_PROBE_DURATION.as_nanos() / 8_000_000_000;
+        let by_duration = u128::from(target_bps) * MIN_PROBE_DURATION.as_nanos() / 8_000_000_000;
+        let bytes = by_duration.max(MIN_PROBE_BYTES as u128);
+        let duration = if target_bps == 0 {
+            MIN_PROBE_DURATION
+        } else {
+            let nanos = bytes * 8_000_000_000 / u128::from(target_bps);
+            Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+        };
         Self {
             id,
             target_bps,
             min_packets: MIN_PROBE_PACKETS,
             min_bytes: usize::try_from(bytes).unwrap_or(usize::MAX),
-            duration: MIN_PROBE_DURATION,
+            duration,
         }
     }
 }
@@ -564,7 +580,7 @@ impl ProbeSender {
 }
 
 /// What the feedback so far says about one cluster's packets.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct ClusterAggregate {
     id: u32,
     first_send: Instant,
@@ -579,12 +595,41 @@ struct ClusterAggregate {
     lost: usize,
     /// The newest send time of any of the cluster's packets (received or lost).
     newest_sent: Instant,
+    /// Arrival time and size of the first [`MAX_TAIL_SAMPLES`] received packets, for the
+    /// tail rate.
+    arrivals: Vec<(Instant, usize)>,
+}
+
+/// The receive rate of the later half of a cluster's arrivals (without the first one of that
+/// half), or `None` when that half is too short to tell.
+///
+/// A token-bucket shaper (a policer, `tc tbf`) lets a burst through at line rate before it
+/// paces at its rate: a short cluster that fits the bucket arrives as fast as it was sent and
+/// the whole-cluster rate overstates the link several times. The later half has drained the
+/// bucket when the cluster is at least twice the burst, so its rate is the link's.
+fn tail_rate(arrivals: &[(Instant, usize)]) -> Option<f64> {
+    const MIN_TAIL_PACKETS: usize = 3;
+    let mut sorted: Vec<(Instant, usize)> = arrivals.to_vec();
+    sorted.sort_by_key(|&(at, _)| at);
+    let tail = sorted.get(sorted.len() / 2..)?;
+    if tail.len() < MIN_TAIL_PACKETS {
+        return None;
+    }
+    let (first, _) = *tail.first()?;
+    let (last, _) = *tail.last()?;
+    let span = last.saturating_duration_since(first);
+    if span.is_zero() {
+        return None;
+    }
+    let bytes: usize = tail.iter().skip(1).map(|&(_, size)| size).sum();
+    Some(bytes as f64 * 8.0 / span.as_secs_f64())
 }
 
 /// Computes the rate a probe cluster's feedback shows (libwebrtc's `ProbeBitrateEstimator`).
 ///
 /// For each cluster: the send rate over its received packets (without the last one sent) and
-/// the receive rate (without the first one received). A result needs 80 % of the cluster's
+/// the receive rate (without the first one received), or the rate of the later half of the
+/// arrivals when that is lower (see [`tail_rate`]: shapers with a burst allowance). A result needs 80 % of the cluster's
 /// `min_packets` and `min_bytes` received, at most 20 % of its reported packets lost, send
 /// and receive spans within (0, 1 s], and a receive rate no more than twice the send rate.
 /// The result is `min(send, receive)`, or 95 % of the receive rate when that is below 90 % of
@@ -650,6 +695,7 @@ impl ProbeResultEstimator {
                     received: 0,
                     lost: 0,
                     newest_sent: r.sent,
+                    arrivals: Vec::new(),
                 });
                 self.clusters.len().saturating_sub(1)
             }
@@ -687,6 +733,9 @@ impl ProbeResultEstimator {
         }
         c.size_total = c.size_total.saturating_add(r.size);
         c.received = c.received.saturating_add(1);
+        if c.arrivals.len() < MAX_TAIL_SAMPLES {
+            c.arrivals.push((arrival, r.size));
+        }
     }
 
     fn erase_old(&mut self) {
@@ -727,7 +776,8 @@ impl ProbeResultEstimator {
             return None;
         }
         let send_rate = send_size as f64 * 8.0 / send_interval.as_secs_f64();
-        let receive_rate = receive_size as f64 * 8.0 / receive_interval.as_secs_f64();
+        let whole_rate = receive_size as f64 * 8.0 / receive_interval.as_secs_f64();
+        let receive_rate = tail_rate(&c.arrivals).map_or(whole_rate, |tail| whole_rate.min(tail));
         if receive_rate > send_rate * MAX_VALID_RATIO {
             return None;
         }

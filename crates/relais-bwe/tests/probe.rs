@@ -10,7 +10,8 @@
 use std::time::{Duration, Instant};
 
 use relais_bwe::probe::{
-    ProbeCluster, ProbeController, ProbeResultEstimator, ProbeSender, MIN_PROBE_PACKETS,
+    ProbeCluster, ProbeController, ProbeResultEstimator, ProbeSender, MIN_PROBE_BYTES,
+    MIN_PROBE_PACKETS,
 };
 use relais_bwe::{BweConfig, PacketResult};
 
@@ -47,13 +48,16 @@ fn synthetic(
 }
 
 #[test]
-fn cluster_sizes_follow_libwebrtc() {
+fn cluster_sizes_outlast_a_shaper_burst() {
     let c = ProbeCluster::new(7, 4_000_000);
     assert_eq!(c.id, 7);
     assert_eq!(c.min_packets, MIN_PROBE_PACKETS);
-    assert_eq!(c.duration, ms(15));
-    // 4 Mbit/s × 15 ms = 60 000 bits.
-    assert_eq!(c.min_bytes, 7_500);
+    // libwebrtc's 15 ms at 4 Mbit/s (60 000 bits) are fewer than MIN_PROBE_BYTES.
+    assert_eq!(c.min_bytes, MIN_PROBE_BYTES);
+    assert_eq!(c.duration, ms(20));
+    // Above 5.33 Mbit/s, 15 ms are more.
+    let c = ProbeCluster::new(8, 8_000_000);
+    assert_eq!((c.min_bytes, c.duration), (15_000, ms(15)));
 }
 
 #[test]
@@ -256,8 +260,8 @@ fn media_sent_during_a_cluster_is_part_of_it() {
         Some(t0 + Duration::from_micros(6_800))
     );
 
-    // The rest is 500-byte probe packets until 3750 bytes (15 ms) and 5 packets are out:
-    // 3000 bytes of probe with the media, where the cluster alone takes 4000.
+    // The rest is 500-byte probe packets until 10 000 bytes (40 ms) and 5 packets are out:
+    // 9 000 bytes of probe with the media, where the cluster alone takes 10 000.
     let mut probe_bytes = first.bytes;
     let mut packets = 2;
     let mut now = t0;
@@ -269,7 +273,7 @@ fn media_sent_during_a_cluster_is_part_of_it() {
         }
     }
     assert!(!sender.is_probing());
-    assert_eq!(probe_bytes, 3000);
+    assert_eq!(probe_bytes, 9_000);
     assert!(packets >= cluster.min_packets);
     // Done: media after it is media again.
     assert_eq!(sender.on_media_sent(now, 1200), None);
@@ -312,8 +316,8 @@ fn result_is_capped_by_receive_rate() {
     let mut estimator = ProbeResultEstimator::new();
     let cluster = ProbeCluster::new(1, 4_000_000);
     estimator.add_cluster(&cluster);
-    // 10 × 1000 bytes sent every 2 ms (4 Mbit/s), received every 4 ms (2 Mbit/s).
-    let results = synthetic(t0, 1, 10, 1000, ms(2), ms(4));
+    // 40 × 1000 bytes sent every 2 ms (4 Mbit/s), received every 4 ms (2 Mbit/s).
+    let results = synthetic(t0, 1, 40, 1000, ms(2), ms(4));
     let (id, bps) = estimator.on_results(&results).expect("a probe result");
     assert_eq!(id, 1);
     // Saturated link: 95 % of the receive rate.
@@ -321,12 +325,58 @@ fn result_is_capped_by_receive_rate() {
     assert!(bps <= 2_000_000);
 }
 
+/// What `tc tbf rate 1mbit burst 32kbit` does to a 2 Mbit/s cluster: the first 4000 bytes
+/// pass at line rate, the rest leaves at 1 Mbit/s.
+#[test]
+fn token_bucket_burst_does_not_inflate_the_result() {
+    let t0 = Instant::now();
+    let mut estimator = ProbeResultEstimator::new();
+    let cluster = ProbeCluster::new(3, 2_000_000);
+    estimator.add_cluster(&cluster);
+    let (size, rate_bps, burst_bytes) = (500_usize, 1_000_000_f64, 4_000_f64);
+    let packets = cluster.min_bytes / size;
+    // The bucket: `tokens` bytes at `token_time`; a packet leaves once the bucket holds its
+    // size, in order.
+    let (mut tokens, mut token_time) = (burst_bytes, t0);
+    let results: Vec<PacketResult> = (0..packets)
+        .map(|i| {
+            // Sent every 2 ms: 500 bytes at 2 Mbit/s.
+            let sent = t0 + ms(2) * i as u32;
+            let mut leave = sent.max(token_time);
+            let mut available =
+                (tokens + (leave - token_time).as_secs_f64() * rate_bps / 8.0).min(burst_bytes);
+            if available < size as f64 {
+                leave += Duration::from_secs_f64((size as f64 - available) * 8.0 / rate_bps);
+                available = size as f64;
+            }
+            tokens = available - size as f64;
+            token_time = leave;
+            PacketResult {
+                transport_seq: i as u64,
+                size,
+                sent,
+                arrival: Some(leave + ms(20)),
+                probe_cluster: Some(3),
+            }
+        })
+        .collect();
+    let (_, bps) = estimator.on_results(&results).expect("a probe result");
+    // Over the whole cluster the link seems to carry 1.6 Mbit/s (the bucket's 4000 bytes
+    // arrive as sent); its later half, mostly paced by the shaper, shows ~1.3 Mbit/s.
+    let first = results.iter().filter_map(|r| r.arrival).min().unwrap();
+    let last = results.iter().filter_map(|r| r.arrival).max().unwrap();
+    let whole_bps = ((packets - 1) * size * 8) as f64 / (last - first).as_secs_f64();
+    assert!(whole_bps > 1_500_000.0, "whole {whole_bps}");
+    assert!(bps <= 1_250_000, "bps {bps}");
+    assert!(bps >= 900_000, "bps {bps}");
+}
+
 #[test]
 fn unsaturated_result_is_min_of_send_and_receive() {
     let t0 = Instant::now();
     let mut estimator = ProbeResultEstimator::new();
     estimator.add_cluster(&ProbeCluster::new(2, 4_000_000));
-    let results = synthetic(t0, 2, 10, 1000, ms(2), ms(2));
+    let results = synthetic(t0, 2, 40, 1000, ms(2), ms(2));
     let (_, bps) = estimator.on_results(&results).expect("a probe result");
     assert!((bps as f64 - 4_000_000.0).abs() < 20_000.0, "bps {bps}");
 }
@@ -335,17 +385,17 @@ fn unsaturated_result_is_min_of_send_and_receive() {
 fn too_few_packets_give_no_result() {
     let t0 = Instant::now();
     let mut estimator = ProbeResultEstimator::new();
-    // 4 Mbit/s: min 7 500 bytes, 5 packets. 3 packets is below 80 % of 5.
+    // 4 Mbit/s: min 10 000 bytes, 5 packets. 3 packets is below 80 % of 5.
     estimator.add_cluster(&ProbeCluster::new(1, 4_000_000));
     let results = synthetic(t0, 1, 3, 1000, ms(2), ms(2));
     assert_eq!(estimator.on_results(&results), None);
-    // 5 packets of 1000 bytes: enough packets, but 5 000 < 80 % of 7 500 bytes.
+    // 5 packets of 1000 bytes: enough packets, but 5 000 < 80 % of 10 000 bytes.
     let mut estimator = ProbeResultEstimator::new();
     estimator.add_cluster(&ProbeCluster::new(1, 4_000_000));
     let results = synthetic(t0, 1, 5, 1000, ms(2), ms(2));
     assert_eq!(estimator.on_results(&results), None);
     // The rest of the cluster in a later feedback completes it.
-    let more: Vec<PacketResult> = synthetic(t0, 1, 8, 1000, ms(2), ms(2))
+    let more: Vec<PacketResult> = synthetic(t0, 1, 40, 1000, ms(2), ms(2))
         .into_iter()
         .skip(5)
         .collect();
@@ -357,9 +407,9 @@ fn lossy_cluster_and_non_probe_packets_give_no_result() {
     let t0 = Instant::now();
     let mut estimator = ProbeResultEstimator::new();
     estimator.add_cluster(&ProbeCluster::new(1, 4_000_000));
-    let mut results = synthetic(t0, 1, 10, 1000, ms(2), ms(2));
+    let mut results = synthetic(t0, 1, 50, 1000, ms(2), ms(2));
     for r in results.iter_mut().skip(1).step_by(3) {
-        r.arrival = None; // 3 of 10 lost
+        r.arrival = None; // 17 of 50 lost: enough bytes arrive, too many are lost
     }
     assert_eq!(estimator.on_results(&results), None);
 

@@ -3,7 +3,10 @@
 //!
 //! - Normal delay: increase. Far from the link capacity estimate (none yet, or the measured
 //!   throughput left its ±3σ band) by 8 % per second; near it additively, about one packet
-//!   per response time. Never above 1.5 × the acknowledged rate + 10 kbit/s.
+//!   per response time. Never above 1.5 × the acknowledged rate + 10 kbit/s, and not at all
+//!   while the acknowledged rate is below 85 % of the estimate (application-limited: only a
+//!   probe can show the link carries more, and creeping up unseen ends in a burst of loss
+//!   when the sender does use the estimate).
 //! - Overuse: decrease to 0.85 × the acknowledged rate, at most once per RTT (10–200 ms)
 //!   unless the acknowledged rate fell below half the estimate; then hold.
 //! - Underuse: hold (queues are draining; increasing now would refill them).
@@ -30,6 +33,10 @@ use super::trendline::BandwidthUsage;
 
 /// Multiplicative decrease factor applied to the acknowledged rate on overuse.
 const BETA: f64 = 0.85;
+/// Below this share of the estimate the sender is application-limited: feedback cannot show
+/// that a higher estimate is too high, so only probes raise it then (libwebrtc's
+/// `DontIncreaseDelayBasedBweInAlr`).
+const APPLICATION_LIMITED_FRACTION: f64 = 0.85;
 /// Multiplicative increase per second far from convergence.
 const MULTIPLICATIVE_INCREASE: f64 = 1.08;
 /// Smallest increase per update (bit/s).
@@ -237,7 +244,9 @@ impl AimdRateControl {
                     // Far from where the link saturated before: ramp up fast again.
                     self.link.reset();
                 }
-                if self.current_bps < throughput_limit {
+                let application_limited =
+                    throughput < APPLICATION_LIMITED_FRACTION * self.current_bps;
+                if self.current_bps < throughput_limit && !application_limited {
                     let increase = if self.link.estimate_bps().is_some() {
                         self.additive_increase(now)
                     } else {
