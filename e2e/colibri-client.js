@@ -122,14 +122,18 @@
     });
   }
 
-  // opts: { width, height, frameRate, codec: 'VP8' | 'VP9', simulcast: bool, scalabilityMode }
+  // opts: { width, height, frameRate, codec: 'VP8' | 'VP9', simulcast: bool, scalabilityMode,
+  //         recvOnly: bool (no camera or microphone: the first m-lines are answered recvonly) }
   async function init(opts = {}) {
     st.opts = { codec: 'VP8', simulcast: true, width: 1280, height: 720, frameRate: 30, ...opts };
-    st.media = await navigator.mediaDevices.getUserMedia({
-      audio: true,
-      video: { width: st.opts.width, height: st.opts.height, frameRate: st.opts.frameRate },
-    });
-    const v = st.media.getVideoTracks()[0].getSettings();
+    if (st.opts.recvOnly) st.opts.simulcast = false;
+    st.media = st.opts.recvOnly
+      ? new MediaStream()
+      : await navigator.mediaDevices.getUserMedia({
+          audio: true,
+          video: { width: st.opts.width, height: st.opts.height, frameRate: st.opts.frameRate },
+        });
+    const v = st.opts.recvOnly ? null : st.media.getVideoTracks()[0].getSettings();
     const pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
     st.pc = pc;
     pc.addEventListener('track', (ev) => {
@@ -142,7 +146,7 @@
       document.body.appendChild(el);
       el.play().catch(() => {});
     });
-    return { capture: { width: v.width, height: v.height, frameRate: v.frameRate } };
+    return { capture: v ? { width: v.width, height: v.height, frameRate: v.frameRate } : null };
   }
 
   // Applies an offer from the harness and returns the (munged) local answer. The first call
@@ -152,7 +156,9 @@
     const offer = preferCodec(offerSdp, st.opts.codec);
     await pc.setRemoteDescription({ type: 'offer', sdp: offer });
     const first = (kind) => pc.getTransceivers().find((t) => t.receiver.track.kind === kind);
-    if (st.negotiations === 0) {
+    if (st.negotiations === 0 && st.opts.recvOnly) {
+      for (const kind of ['audio', 'video']) first(kind).direction = 'recvonly';
+    } else if (st.negotiations === 0) {
       for (const track of st.media.getTracks()) {
         const t = first(track.kind);
         t.direction = 'sendrecv';
@@ -236,8 +242,12 @@
       inbound: [],
       outbound: [],
       now: Math.round(performance.now()),
+      // The send-side bandwidth estimate of the selected candidate pair, bit/s.
+      availableOutgoingBitrate: null,
     };
     rep.forEach((r) => {
+      if (r.type === 'transport' && r.selectedCandidatePairId)
+        out.availableOutgoingBitrate = byId.get(r.selectedCandidatePairId)?.availableOutgoingBitrate ?? null;
       if (r.type === 'inbound-rtp') {
         out.inbound.push({
           kind: r.kind,
@@ -252,6 +262,7 @@
           keyFramesDecoded: r.keyFramesDecoded || 0,
           framesPerSecond: r.framesPerSecond,
           freezeCount: r.freezeCount || 0,
+          totalFreezesDuration: r.totalFreezesDuration || 0,
           pliCount: r.pliCount || 0,
           nackCount: r.nackCount || 0,
           bytesReceived: r.bytesReceived || 0,

@@ -19,6 +19,16 @@
 //      the K-SVC mode Jitsi Meet asks for; one SSRC + RTX, no SIM group):
 //      A (maxHeight 180) decodes D's frames <= 180 high, B (D on stage, 720) larger ones.
 //
+// E2E_COLIBRI_BWE=1 runs the bandwidth-estimation test instead (scripts/bwe-netns sets it up:
+// the node and this script in one network namespace, a second Chromium behind a rate-capped
+// veth): the offers negotiate transport-cc, P publishes 3-layer VP8 simulcast, U (same browser,
+// uncapped) and R (the capped browser, E2E_CAPPED_CHROMIUM) receive only and put P on stage
+// (maxHeight 720). Once P's 720p layer runs at >= E2E_BWE_TOP_MIN_KBPS (1200) kbit/s, more
+// than the capped link carries, E2E_BWE_SETTLE_S (10) s to settle, then E2E_BWE_MEASURE_S (20)
+// s of samples every 200 ms: R must decode P at <= 360 and U above 360, neither with a freeze
+// (framesDecoded not growing) of 1 s or more. Reports heights, rates, freezeCount, the node's
+// ConnectionStats estimates and counters.
+//
 // Environment:
 //   RELAIS_PRIVATE   the node's private base URL (Colibri2), default http://127.0.0.1:8080
 //   RELAIS_PUBLIC    the origin the pages are served from (default http://127.0.0.1:9090);
@@ -29,6 +39,10 @@
 //   E2E_CAPTURE      camera size WxHxFPS (default 1280x720x15)
 //   E2E_START_BITRATE  x-google-start-bitrate of the offered video codecs (default 800, Jicofo's)
 //   E2E_KEEP_ALL_CANDIDATES=1  send the non-loopback client candidates to the node too
+//   E2E_TRANSPORT_CC=1  offer transport-cc (header extension and feedback; on in the BWE test)
+//   E2E_COLIBRI_BWE=1, E2E_CAPPED_CHROMIUM, E2E_BWE_SETTLE_S, E2E_BWE_MEASURE_S, E2E_BWE_CAP_KBPS,
+//   E2E_BWE_TOP_MIN_KBPS  the bandwidth-estimation test (above); E2E_BWE_CAP_KBPS is only reported
+//   E2E_FAKE_VIDEO   a .y4m file the main browser's fake camera plays (scripts/bwe-netns makes one)
 // Prints a final line `e2e-browser: N passed, M failed`; exit code 0 only when all passed.
 
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -43,7 +57,17 @@ const PUBLIC = (process.env.RELAIS_PUBLIC || 'http://127.0.0.1:9090').replace(/\
 const SELFTEST = process.env.E2E_COLIBRI_SELFTEST === '1' || process.argv.includes('--selftest');
 const EXE = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
 const TIMEOUT_MS = Number(process.env.E2E_COLIBRI_TIMEOUT_MS || 115000);
-const KEEP_ALL = process.env.E2E_KEEP_ALL_CANDIDATES === '1';
+const BWE = process.env.E2E_COLIBRI_BWE === '1';
+// The BWE test's node is bound to a veth address, not loopback: its pages' veth candidates count.
+const KEEP_ALL = process.env.E2E_KEEP_ALL_CANDIDATES === '1' || BWE;
+const TRANSPORT_CC = process.env.E2E_TRANSPORT_CC === '1' || BWE;
+const TCC_URI = 'http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01';
+const CAPPED_EXE = process.env.E2E_CAPPED_CHROMIUM || '';
+const SETTLE_S = Number(process.env.E2E_BWE_SETTLE_S || 10);
+// A .y4m/.mjpeg file the main browser's fake camera plays instead of its drawn pattern, whose
+// top simulcast layer costs little more than 0.5 Mbit/s at 720p, so it fits a 1 Mbit/s link.
+const FAKE_VIDEO = process.env.E2E_FAKE_VIDEO || '';
+const MEASURE_S = Number(process.env.E2E_BWE_MEASURE_S || 20);
 const [CAP_W, CAP_H, CAP_FPS] = (process.env.E2E_CAPTURE || '1280x720x15').split('x').map(Number);
 const START_BITRATE = process.env.E2E_START_BITRATE || '800';
 const PAGE_URL = `${PUBLIC}/__relais_e2e_colibri__.html`;
@@ -52,14 +76,17 @@ const PAGE_HTML = `<!doctype html><html><head><meta charset="utf-8"><title>relai
 
 // The same flags as browser.mjs (loopback ICE, no mDNS candidates, no network but 127.0.0.1),
 // and no Local Network Access checks: the page is served by request interception, so Chromium
-// does not know it comes from loopback and would block its WebSocket to 127.0.0.1.
+// does not know it comes from loopback and would block its WebSocket to 127.0.0.1. A public
+// listener on another address (the BWE test's veth) is excluded from the resolver's mapping
+// too, and treated as a secure origin; the host candidates are plain addresses (no mDNS).
+const PUBLIC_HOST = new URL(PUBLIC).hostname;
 const ARGS = [
   '--headless=new',
   '--no-sandbox',
   '--allow-loopback-in-peer-connection',
   '--disable-features=WebRtcHideLocalIpsWithMdns,LocalNetworkAccessChecks',
   '--no-proxy-server',
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+  `--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1${PUBLIC_HOST !== '127.0.0.1' ? ` , EXCLUDE ${PUBLIC_HOST}` : ''}`,
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
@@ -68,6 +95,8 @@ const ARGS = [
   '--use-fake-ui-for-media-stream',
   '--autoplay-policy=no-user-gesture-required',
   '--disable-dev-shm-usage',
+  // A non-loopback origin is not a secure context: no getUserMedia without this.
+  ...(PUBLIC_HOST !== '127.0.0.1' ? [`--unsafely-treat-insecure-origin-as-secure=${new URL(PUBLIC).origin}`] : []),
 ];
 
 const t0 = Date.now();
@@ -75,6 +104,8 @@ const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padS
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const results = [];
 let browser = null;
+let cappedContext = null;
+let cappedBrowser = null; // the BWE test's second Chromium, behind the capped link
 
 function check(name, ok, detail = '') {
   results.push({ name, ok });
@@ -106,7 +137,7 @@ async function finish(code) {
     );
     log(`wrote ${ports.size} client ports and ${addresses.size} non-loopback addresses to ${process.env.E2E_ADDRESSES_OUT}`);
   }
-  if (browser) await Promise.race([browser.close().catch(() => {}), sleep(5000)]);
+  for (const b of [browser, cappedBrowser]) if (b) await Promise.race([b.close().catch(() => {}), sleep(5000)]);
   const passed = results.filter((r) => r.ok).length;
   const failed = results.length - passed + (code && results.every((r) => r.ok) ? 1 : 0);
   console.log(`e2e-browser: ${passed} passed, ${failed} failed`);
@@ -142,9 +173,13 @@ const MEDIAS = [
         clockrate: '48000',
         channels: '2',
         parameters: { minptime: '10', useinbandfec: '1' },
+        ...(TRANSPORT_CC ? { 'rtcp-fbs': [{ type: 'transport-cc' }] } : {}),
       },
     ],
-    'rtp-hdrexts': [{ uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', id: 1 }],
+    'rtp-hdrexts': [
+      { uri: 'urn:ietf:params:rtp-hdrext:ssrc-audio-level', id: 1 },
+      ...(TRANSPORT_CC ? [{ uri: TCC_URI, id: 5 }] : []),
+    ],
   },
   {
     type: 'video',
@@ -161,10 +196,18 @@ const MEDIAS = [
             id,
             clockrate: '90000',
             parameters: { 'x-google-start-bitrate': START_BITRATE },
-            'rtcp-fbs': [{ type: 'ccm', subtype: 'fir' }, { type: 'nack' }, { type: 'nack', subtype: 'pli' }],
+            'rtcp-fbs': [
+              { type: 'ccm', subtype: 'fir' },
+              { type: 'nack' },
+              { type: 'nack', subtype: 'pli' },
+              ...(TRANSPORT_CC ? [{ type: 'transport-cc' }] : []),
+            ],
           },
     ),
-    'rtp-hdrexts': [{ uri: 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time', id: 3 }],
+    'rtp-hdrexts': [
+      { uri: 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time', id: 3 },
+      ...(TRANSPORT_CC ? [{ uri: TCC_URI, id: 5 }] : []),
+    ],
   },
 ];
 
@@ -278,7 +321,8 @@ function parseAnswer(sdp, epId) {
     }
     if (c.protocol !== 'udp') continue;
     clientCandidates.push(c);
-    if (!KEEP_ALL && !isLoopback(c.ip)) continue;
+    // The BWE test's node listens on a veth address only: loopback candidates are no use there.
+    if (BWE ? isLoopback(c.ip) : !KEEP_ALL && !isLoopback(c.ip)) continue;
     candidates.push(c);
   }
   const ssrcsOf = (s) => [...new Set(s.map((l) => /^a=ssrc:(\d+)/.exec(l)).filter(Boolean).map((r) => Number(r[1])))];
@@ -288,6 +332,9 @@ function parseAnswer(sdp, epId) {
     .map((r) => ({ semantics: r[1], sources: r[2].trim().split(/\s+/).map(Number) }));
   const audioSsrc = ssrcsOf(a)[0];
   const videoSsrcs = ssrcsOf(v);
+  // A receive-only client (the BWE test's receivers) answers its first m-lines without SSRCs:
+  // no sources to signal, nothing for the others' offers.
+  const sends = audioSsrc !== undefined && videoSsrcs.length > 0;
   const sim = groups.find((g) => g.semantics === 'SIM');
   const primary = sim ? sim.sources[0] : videoSsrcs[0];
   const fidOf = (s) => groups.find((g) => g.semantics === 'FID' && g.sources[0] === s)?.sources[1] ?? null;
@@ -299,17 +346,19 @@ function parseAnswer(sdp, epId) {
       fingerprints: [{ fingerprint: fp[1], setup: val(a, 'setup'), hash: fp[0] }],
       candidates,
     },
-    sources: [
-      { type: 'audio', id: `${epId}-a0`, sources: [audioSsrc] },
-      {
-        type: 'video',
-        id: `${epId}-v0`,
-        sources: videoSsrcs,
-        ...(groups.length ? { 'ssrc-groups': groups } : {}),
-      },
-    ],
+    sources: sends
+      ? [
+          { type: 'audio', id: `${epId}-a0`, sources: [audioSsrc] },
+          {
+            type: 'video',
+            id: `${epId}-v0`,
+            sources: videoSsrcs,
+            ...(groups.length ? { 'ssrc-groups': groups } : {}),
+          },
+        ]
+      : [],
     // what the other participants' offers need
-    remote: { id: epId, audio: audioSsrc, video: primary, rtx: fidOf(primary) },
+    remote: sends ? { id: epId, audio: audioSsrc, video: primary, rtx: fidOf(primary) } : null,
     simSsrcs: sim ? sim.sources : null,
     candidateCount: candidates.length,
   };
@@ -335,8 +384,8 @@ async function colibri(method, path, body) {
 
 // ---- pages ----
 let context;
-async function openPage(label) {
-  const page = await context.newPage();
+async function openPage(label, ctx = context) {
+  const page = await ctx.newPage();
   page.label = label;
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') log(`[${label} console.${m.type()}] ${m.text()}`);
@@ -370,19 +419,23 @@ async function remoteView(p, others) {
 const fmtView = (v) => v.remotes.map((r) => `${r.id}: video ${fmtIn(r.video)}, audio pkts ${r.audio?.packetsReceived ?? 0}`).join(' | ');
 
 // ---------------------------------------------------------------------------------------------
-// The real test against the node.
-async function runNode() {
+// One conference on the node, this script playing its Jicofo: join(label, opts) allocates an
+// endpoint, opens a page (in opts.context, default the main browser's), negotiates it and its
+// bridge channel, and re-offers everyone already there the newcomer's m-lines.
+function newConference() {
   const meetingId = randomUUID();
   const name = `relais-e2e-${hex8()}@conference.relais.test`;
   const parts = []; // joined participants, in join order
   let first = true;
 
-  async function join(label, opts) {
+  async function join(label, { context: ctx = context, ...opts }) {
     const id = hex8();
-    const page = await openPage(label);
+    const page = await openPage(label, ctx);
     const p = { label, id, page, opts, version: 1, remote: null, transport: null, ws: null };
     const cap = await page.evaluate((o) => window.jc.init(o), { width: CAP_W, height: CAP_H, frameRate: CAP_FPS, ...opts });
-    log(`${label} (${id}): camera ${cap.capture.width}x${cap.capture.height}@${cap.capture.frameRate}, ${opts.codec ?? 'VP8'}${opts.scalabilityMode ? ` ${opts.scalabilityMode}` : ''}${opts.simulcast === false ? '' : ' simulcast'}`);
+    log(cap.capture
+      ? `${label} (${id}): camera ${cap.capture.width}x${cap.capture.height}@${cap.capture.frameRate}, ${opts.codec ?? 'VP8'}${opts.scalabilityMode ? ` ${opts.scalabilityMode}` : ''}${opts.simulcast === false ? '' : ' simulcast'}`
+      : `${label} (${id}): receive only`);
     const endpoint = {
       id,
       create: true,
@@ -408,23 +461,24 @@ async function runNode() {
     }
     first = false;
     p.transport = tr;
-    const offer = buildOffer(tr, parts.map((o) => o.remote), p.version++);
+    const offer = buildOffer(tr, parts.map((o) => o.remote).filter(Boolean), p.version++);
     const ans = await page.evaluate((sdp) => window.jc.applyOffer(sdp), offer);
     const parsed = parseAnswer(ans.sdp, id);
+    p.answerSdp = ans.sdp;
     p.remote = parsed.remote;
     p.simSsrcs = parsed.simSsrcs;
-    log(`${label}: answer has ${parsed.candidateCount} loopback candidate(s), audio ${parsed.remote.audio}, video ${parsed.sources[1].sources.join(' ')} groups ${JSON.stringify(parsed.sources[1]['ssrc-groups'] || [])}`);
+    log(`${label}: answer has ${parsed.candidateCount} ${KEEP_ALL ? '' : 'loopback '}candidate(s)${KEEP_ALL ? ` (${parsed.transport.candidates.map((c) => c.ip).join(', ')})` : ''}, ${parsed.remote ? `audio ${parsed.remote.audio}, video ${parsed.sources[1].sources.join(' ')} groups ${JSON.stringify(parsed.sources[1]['ssrc-groups'] || [])}` : 'no sources (receive only)'}`);
     const upd = await colibri('PATCH', `/colibri/v2/conferences/${meetingId}`, {
       'meeting-id': meetingId,
-      endpoints: [{ id, transport: { transport: parsed.transport }, sources: parsed.sources }],
+      endpoints: [{ id, transport: { transport: parsed.transport }, ...(parsed.sources.length ? { sources: parsed.sources } : {}) }],
     });
     check(`colibri2: PATCH with ${label}'s transport and sources answers 200`, upd.status === 200, `status ${upd.status} ${upd.status === 200 ? '' : upd.text.slice(0, 200)}`);
     // Re-offer everyone already there with the newcomer's m-lines appended.
-    for (const o of parts) {
-      const sdp = buildOffer(o.transport, parts.filter((x) => x !== o).concat([p]).map((x) => x.remote), o.version++);
+    for (const o of p.remote ? parts : []) {
+      const sdp = buildOffer(o.transport, parts.filter((x) => x !== o).concat([p]).map((x) => x.remote).filter(Boolean), o.version++);
       const r = await o.page.evaluate((x) => window.jc.applyOffer(x), sdp);
       const again = parseAnswer(r.sdp, o.id);
-      if (again.remote.video !== o.remote.video || again.remote.audio !== o.remote.audio)
+      if (o.remote && (again.remote?.video !== o.remote.video || again.remote?.audio !== o.remote.audio))
         log(`note: ${o.label}'s SSRCs changed in its renegotiated answer: ${JSON.stringify(again.remote)} vs ${JSON.stringify(o.remote)}`);
     }
     parts.push(p);
@@ -447,6 +501,12 @@ async function runNode() {
     constraints: onStage ? { [onStage]: { maxHeight: 720 } } : {},
     onStageSources: onStage ? [onStage] : [],
   });
+  return { meetingId, parts, join, others, send, constraints };
+}
+
+// The real test against the node.
+async function runNode() {
+  const { meetingId, parts, join, others, send, constraints } = newConference();
 
   // ---- step 1: three VP8 simulcast participants ----
   const A = await join('A', { codec: 'VP8', simulcast: true });
@@ -552,6 +612,199 @@ async function runNode() {
   log(`D receives: ${fmtView(vd)}`);
   check('vp9: D (joined last) decodes A, B and C and receives their audio; A, B and C receive D\'s audio', ok,
     `D: ${vd.remotes.map((r) => `${r.id} frames ${r.video?.framesDecoded ?? 0} audio ${r.audio?.packetsReceived ?? 0}`).join(', ')}; D's audio at ${heard.map((h, i) => `${'ABC'[i]} ${h.remotes[0].audio?.packetsReceived ?? 0}`).join(', ')}`);
+
+  const exp = await colibri('POST', '/colibri/v2/conferences', { 'meeting-id': meetingId, expire: true }).catch((e) => ({ status: String(e) }));
+  log(`expire conference -> ${exp.status}`);
+  for (const p of parts) await p.page.evaluate(() => window.jc.close()).catch(() => {});
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bandwidth-estimation test (E2E_COLIBRI_BWE=1; scripts/bwe-netns runs the node, this script
+// and the main browser in one network namespace, and E2E_CAPPED_CHROMIUM starts Chromium in a
+// second one whose only link, a veth pair, is rate-capped in the node → receiver direction).
+const METRICS = [
+  'relais_bytes_sent_total',
+  'relais_rtp_forwarded_total',
+  'relais_thinned_packets_total',
+  'relais_probe_packets_total',
+  'relais_retransmissions_total',
+  'relais_keyframe_requests_total',
+  'relais_nacked_packets_total',
+  'relais_plis_received_total',
+  'relais_packets_lost_total',
+];
+async function scrapeMetrics() {
+  try {
+    const r = await fetch(`${PRIVATE}/metrics`, { signal: AbortSignal.timeout(3000) });
+    const text = await r.text();
+    const out = {};
+    for (const name of METRICS) {
+      const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+      if (m) out[name] = Number(m[1]);
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+// Samples [{ t, h, fd, fc, tfd, bytes }] -> what the checks and the report need.
+function summarise(samples) {
+  const heights = {};
+  let maxGap = 0;
+  let lastProgress = samples[0]?.t ?? 0;
+  for (let i = 0; i < samples.length; i++) {
+    const x = samples[i];
+    heights[x.h] = (heights[x.h] || 0) + 1;
+    if (i > 0 && x.fd > samples[i - 1].fd) lastProgress = x.t;
+    maxGap = Math.max(maxGap, x.t - lastProgress);
+  }
+  const a = samples[0];
+  const b = samples[samples.length - 1];
+  const secs = Math.max(0.001, (b.t - a.t) / 1000);
+  return {
+    heights,
+    minH: Math.min(...samples.map((x) => x.h)),
+    maxH: Math.max(...samples.map((x) => x.h)),
+    maxGap,
+    frames: b.fd - a.fd,
+    fps: (b.fd - a.fd) / secs,
+    kbps: ((b.bytes - a.bytes) * 8) / secs / 1000,
+    freezes: b.fc - a.fc,
+    freezeSecs: b.tfd - a.tfd,
+    lost: b.lost - a.lost,
+  };
+}
+// Per second of the window: the height decoded last and the kbit/s received in that second.
+function timeline(samples) {
+  const t0 = samples[0].t;
+  const secs = [];
+  for (const x of samples) secs[Math.floor((x.t - t0) / 1000)] = x;
+  let prev = samples[0];
+  const out = [];
+  for (const x of secs.filter(Boolean)) {
+    out.push(`${x.h}p/${Math.round(((x.bytes - prev.bytes) * 8) / Math.max(0.001, (x.t - prev.t) / 1000) / 1000)}k`);
+    prev = x;
+  }
+  return out.join(' ');
+}
+const fmtSummary = (x) =>
+  `frameHeight ${Object.entries(x.heights).map(([h, n]) => `${h}:${n}`).join(' ')} (samples), ${x.frames} frames (${x.fps.toFixed(1)} fps), longest stall ${x.maxGap} ms, freezeCount +${x.freezes} (${x.freezeSecs.toFixed(2)} s), ${x.kbps.toFixed(0)} kbit/s, lost +${x.lost}`;
+
+async function runBwe() {
+  const cap = process.env.E2E_BWE_CAP_KBPS ? `${process.env.E2E_BWE_CAP_KBPS} kbit/s` : 'capped';
+  const { meetingId, parts, join, send, constraints } = newConference();
+  const P = await join('P', { codec: 'VP8', simulcast: true });
+  const U = await join('U', { recvOnly: true });
+  const R = await join('R', { recvOnly: true, context: cappedContext });
+  const rx = [U, R];
+  // Both put P on stage (720), thumbnails at the default 180 (there are none).
+  for (const p of rx) await send(p, constraints(180, `${P.id}-v0`));
+  const tcc = (sdp) => sdp.includes(TCC_URI) && /a=rtcp-fb:\d+ transport-cc/.test(sdp);
+  check('bwe: P, U and R answer with the transport-cc header extension and feedback',
+    [P, U, R].every((p) => tcc(p.answerSdp)), [P, U, R].map((p) => `${p.label} ${tcc(p.answerSdp)}`).join(', '));
+
+  const video = async (p) => {
+    const s = await pstats(p);
+    return { s, v: inboundOf(s, P.remote.video) };
+  };
+  let cur;
+  let ok = await until(20000, async () => {
+    cur = await Promise.all(rx.map(video));
+    return cur.every((c) => c.v?.framesDecoded > 10);
+  }, 250);
+  check(`bwe: U (uncapped) and R (link ${cap}) decode P's video within 20 s`, ok,
+    rx.map((p, i) => `${p.label}: ${cur[i].s.connectionState} ${fmtIn(cur[i].v)}`).join(' | '));
+  if (!ok) return;
+  // The test means something once P's top layer costs more than the capped link carries: P's
+  // own (send-side) estimate ramps up first, from the node's TWCC feedback to senders.
+  const topKbps = Number(process.env.E2E_BWE_TOP_MIN_KBPS || 1200);
+  const t1 = Date.now();
+  let sp = await pstats(P);
+  let hs;
+  let topRate = 0;
+  const ramp = [];
+  await sleep(1000);
+  ok = await until(34000, async () => {
+    const s = await pstats(P);
+    const secs = Math.max(0.001, (s.now - sp.now) / 1000);
+    const rate = (x) => ((((s.outbound.find((o) => o.ssrc === x)?.bytesSent ?? 0) - (sp.outbound.find((o) => o.ssrc === x)?.bytesSent ?? 0)) * 8) / secs / 1000);
+    hs = (P.simSsrcs || []).map((x) => s.outbound.find((o) => o.ssrc === x && o.bytesSent > 0)?.frameHeight ?? 0);
+    topRate = P.simSsrcs ? rate(P.simSsrcs[2]) : 0;
+    ramp.push(`${hs[2] || 0}p/${topRate.toFixed(0)}k (est ${Math.round((s.availableOutgoingBitrate ?? 0) / 1000)}k)`);
+    sp = s;
+    return hs.length === 3 && hs[0] > 0 && hs[0] < hs[1] && hs[1] < hs[2] && hs[2] > 360 && topRate >= topKbps;
+  }, 1000);
+  log(`P sends: ${fmtOut(sp)}; its top layer per second: ${ramp.join(' ')}`);
+  check(`bwe: P sends 3 VP8 simulcast layers, the top one above 360 at >= ${topKbps} kbit/s, within 35 s`, ok,
+    `${((Date.now() - t1) / 1000).toFixed(0)} s; heights in SIM order ${hs.join('/')}, top ${topRate.toFixed(0)} kbit/s, P's send-side estimate ${Math.round((sp.availableOutgoingBitrate ?? 0) / 1000)} kbit/s`);
+  log(`settling ${SETTLE_S} s`);
+  await sleep(SETTLE_S * 1000);
+  sp = await pstats(P);
+
+  const m0 = await scrapeMetrics();
+  const samples = rx.map(() => []);
+  log(`measuring ${MEASURE_S} s`);
+  const end = Date.now() + MEASURE_S * 1000;
+  const nodeSeconds = [m0]; // the node's counters once a second, for a timeline
+  let nextScrape = Date.now() + 1000;
+  while (Date.now() < end) {
+    if (Date.now() >= nextScrape) {
+      nextScrape += 1000;
+      nodeSeconds.push(await scrapeMetrics());
+    }
+    const r = await Promise.all(rx.map(video));
+    const t = Date.now();
+    r.forEach((c, i) =>
+      samples[i].push({
+        t,
+        h: c.v?.frameHeight ?? 0,
+        fd: c.v?.framesDecoded ?? 0,
+        fc: c.v?.freezeCount ?? 0,
+        tfd: c.v?.totalFreezesDuration ?? 0,
+        bytes: c.v?.bytesReceived ?? 0,
+        lost: c.v?.packetsLost ?? 0,
+        pageNow: c.s.now,
+      }),
+    );
+    await sleep(200);
+  }
+  const m1 = await scrapeMetrics();
+  nodeSeconds.push(m1);
+  const perSecond = (name) => nodeSeconds.slice(1).map((m, i) => (m[name] ?? 0) - (nodeSeconds[i][name] ?? 0)).join(' ');
+  const sp1 = await pstats(P);
+  const secs = Math.max(0.001, (sp1.now - sp.now) / 1000);
+  log(`P's send-side estimate: ${Math.round((sp.availableOutgoingBitrate ?? 0) / 1000)} -> ${Math.round((sp1.availableOutgoingBitrate ?? 0) / 1000)} kbit/s`);
+  const sent = (P.simSsrcs || []).map((x) => {
+    const [a, b] = [sp, sp1].map((s) => s.outbound.find((o) => o.ssrc === x) || {});
+    return `${b.frameHeight ?? '?'}p ${(((b.bytesSent ?? 0) - (a.bytesSent ?? 0)) * 8 / secs / 1000).toFixed(0)} kbit/s ${(((b.framesEncoded ?? 0) - (a.framesEncoded ?? 0)) / secs).toFixed(1)} fps${b.qualityLimitationReason && b.qualityLimitationReason !== 'none' ? ` (limited: ${b.qualityLimitationReason})` : ''}`;
+  });
+  const [su, sr] = samples.map(summarise);
+  const stats = await Promise.all(rx.map((p) => p.page.evaluate(() => window.jc.messages('ConnectionStats'))));
+  const estimates = stats.map((list) => list.map((m) => m.msg.estimatedDownlinkBandwidth));
+  // When each estimate came, in s from the start of the window (negative: while settling).
+  const when = stats.map((list, i) => {
+    const x = samples[i][0];
+    return list.map((m) => ((m.t - x.pageNow) / 1000).toFixed(0));
+  });
+  const fmtEst = (e, i) => (e.length ? e.map((b, j) => `${Math.round(b / 1000)}@${when[i]?.[j] ?? '?'}s`).join(' ') + ' (kbit/s @ s into the window)' : 'none');
+  log(`U (uncapped): ${fmtSummary(su)}; ConnectionStats estimates ${fmtEst(estimates[0], 0)}`);
+  log(`R (${cap}): ${fmtSummary(sr)}; ConnectionStats estimates ${fmtEst(estimates[1], 1)}`);
+  log(`U per second: ${timeline(samples[0])}`);
+  log(`R per second: ${timeline(samples[1])}`);
+  log(`node per second: probe packets ${perSecond('relais_probe_packets_total')}; keyframe requests ${perSecond('relais_keyframe_requests_total')}`);
+  log(`P sent over the window: ${sent.join(', ')}`);
+  log(`node counters over the window: ${METRICS.filter((n) => n in m1).map((n) => `${n.replace(/^relais_|_total$/g, '')} +${m1[n] - (m0[n] ?? 0)}`).join(', ')}`);
+  const fwd = await R.page.evaluate(() => window.jc.messages('ForwardedSources').map((m) => m.msg.forwardedSources));
+  log(`R's last ForwardedSources: ${JSON.stringify(fwd[fwd.length - 1] ?? null)} (${fwd.length} messages)`);
+
+  check('bwe: the node tells U and R a downlink estimate (ConnectionStats, transport-cc feedback in use)',
+    estimates.every((e) => e.length > 0), `U ${fmtEst(estimates[0], 0)}; R ${fmtEst(estimates[1], 1)}`);
+  check(`bwe: R (link ${cap}) decodes P at <= 360 throughout the ${MEASURE_S} s`, sr.minH > 0 && sr.maxH <= 360, fmtSummary(sr));
+  check('bwe: R decodes without a freeze of 1 s or more', sr.frames > 0 && sr.maxGap < 1000, `longest stall ${sr.maxGap} ms, freezeCount +${sr.freezes}`);
+  check(`bwe: U (uncapped) decodes P above 360 throughout the ${MEASURE_S} s`, su.minH > 360, fmtSummary(su));
+  check('bwe: U decodes without a freeze of 1 s or more', su.frames > 0 && su.maxGap < 1000, `longest stall ${su.maxGap} ms, freezeCount +${su.freezes}`);
+  console.log(`bwe-figures: ${JSON.stringify({ U: { ...su, estimates: estimates[0] }, R: { ...sr, estimates: estimates[1] }, P: sent })}`);
 
   const exp = await colibri('POST', '/colibri/v2/conferences', { 'meeting-id': meetingId, expire: true }).catch((e) => ({ status: String(e) }));
   log(`expire conference -> ${exp.status}`);
@@ -711,10 +964,21 @@ async function runSelftest() {
 
 try {
   log(`launching ${EXE}; ${SELFTEST ? 'self-test (no node)' : `Colibri2 at ${PRIVATE}, pages on ${PUBLIC}`}`);
-  browser = await chromium.launch({ executablePath: EXE, headless: false, args: ARGS, timeout: 30000 });
+  browser = await chromium.launch({
+    executablePath: EXE,
+    headless: false,
+    args: FAKE_VIDEO ? [...ARGS, `--use-file-for-fake-video-capture=${FAKE_VIDEO}`] : ARGS,
+    timeout: 30000,
+  });
   context = await browser.newContext({ permissions: ['camera', 'microphone'] });
   log(`browser ${browser.version()} up`);
-  await (SELFTEST ? runSelftest() : runNode());
+  if (BWE && !SELFTEST) {
+    if (!CAPPED_EXE) throw new Error('E2E_COLIBRI_BWE=1 needs E2E_CAPPED_CHROMIUM (see scripts/bwe-netns)');
+    cappedBrowser = await chromium.launch({ executablePath: CAPPED_EXE, headless: false, args: ARGS, timeout: 30000 });
+    cappedContext = await cappedBrowser.newContext({ permissions: ['camera', 'microphone'] });
+    log(`capped browser (${CAPPED_EXE}) ${cappedBrowser.version()} up`);
+  }
+  await (SELFTEST ? runSelftest() : BWE ? runBwe() : runNode());
 } catch (e) {
   check('colibri: ran without error', false, e.message.split('\n')[0]);
 }
