@@ -13,6 +13,8 @@
 //!   rate cap) between participants and the node.
 //! - [`participant`]: one simulated WebRTC endpoint (ICE, DTLS, SRTP, RTCP feedback) and the
 //!   I/O driver that serves many of them from few threads.
+//! - [`run`]: one run: the meeting on a target, the node observed, the results.
+//! - [`report`]: what a run found, as JSON, a terminal table and an HTML report.
 //! - [`target`]: adapters that bring participants into a meeting on a target SFU (relais
 //!   Colibri2 and bridge channel, WHIP/WHEP, Janus videoroom).
 
@@ -20,5 +22,7 @@ pub mod impair;
 pub mod measure;
 pub mod media;
 pub mod participant;
+pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod target;

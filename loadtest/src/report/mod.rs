@@ -1,0 +1,204 @@
+//! What a run found, in the form it is kept and shown: the [`RunReport`] (written as
+//! `DIR/<target>.json`), the final table on the terminal, and the HTML report
+//! (`DIR/index.html`) that shows one or more runs side by side.
+
+use serde::{Deserialize, Serialize};
+
+/// One pass criterion and how the run did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CriterionOutcome {
+    /// The `[pass]` key (e.g. `max_loss_pct`).
+    pub name: String,
+    /// `"at most"` or `"at least"`.
+    pub bound: String,
+    /// The scenario's limit.
+    pub limit: f64,
+    /// What was measured.
+    pub measured: f64,
+    /// Whether the limit holds.
+    pub passed: bool,
+}
+
+/// Latency percentiles, milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyMs {
+    /// Samples.
+    pub samples: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// What the simulated receivers got, summed over all of them (after ramp-up).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReceiveTotals {
+    /// RTP packets received.
+    pub packets: u64,
+    /// Of which retransmissions.
+    pub retransmissions: u64,
+    /// Payload bytes received.
+    pub bytes: u64,
+    /// Packets expected from the sequence numbers.
+    pub expected: u64,
+    /// Gaps (sequence numbers never received on first transmission).
+    pub lost: u64,
+    /// Of those, filled later (RTX or late).
+    pub recovered: u64,
+    /// Loss over all streams, percent.
+    pub loss_pct: f64,
+    /// Loss left after recovery, percent.
+    pub residual_loss_pct: f64,
+    /// Worst receiver's loss, percent.
+    pub worst_receiver_loss_pct: f64,
+    /// Added latency (send to arrival, minus configured impairment delay).
+    pub latency: LatencyMs,
+    /// Receivers that got every video stream their view asks for, percent.
+    pub streams_received_pct: f64,
+    /// Longest gap between complete frames of any allocated video stream, ms.
+    pub longest_freeze_ms: f64,
+    /// Video frames completed.
+    pub frames: u64,
+}
+
+/// What the load generator itself sent and used.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadGeneratorTotals {
+    /// Participants that joined.
+    pub joined: u32,
+    /// Participants whose ICE and DTLS came up.
+    pub connected: u32,
+    /// Joins that failed (signalling, ICE or DTLS).
+    pub failed: u32,
+    /// Datagrams sent (media, RTCP, STUN, DTLS).
+    pub datagrams_sent: u64,
+    /// Datagrams received.
+    pub datagrams_received: u64,
+    /// Datagrams the sockets refused (dropped by the load generator itself).
+    pub send_dropped: u64,
+    /// Received packets whose SRTP tag was checked, and how many failed.
+    pub srtp_verified: u64,
+    /// Sampled packets whose SRTP tag did not verify.
+    pub srtp_verify_failed: u64,
+    /// CPU seconds the load generator used during the measured window.
+    pub cpu_s: f64,
+    /// Its share of one core over the measured window, percent.
+    pub cpu_pct: f64,
+}
+
+/// One observation of the node over time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodePoint {
+    /// Seconds since the run started.
+    pub at_s: f64,
+    /// CPU use over the last interval, percent of one core.
+    pub cpu_pct: f64,
+    /// Resident set size, MiB.
+    pub rss_mib: f64,
+    /// Packets the node sent per second over the last interval (its metrics, or what the
+    /// receivers got when it has none).
+    pub egress_pps: f64,
+}
+
+/// The node under test over the measured window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeTotals {
+    /// CPU seconds used in the window.
+    pub cpu_s: f64,
+    /// Average CPU, percent of one core.
+    pub cpu_pct: f64,
+    /// Largest RSS seen, MiB.
+    pub rss_max_mib: f64,
+    /// RSS at the end, MiB.
+    pub rss_end_mib: f64,
+    /// Packets it forwarded (sent) in the window.
+    pub forwarded_packets: u64,
+    /// Forwarded packets per second.
+    pub egress_pps: f64,
+    /// CPU µs per forwarded packet.
+    pub us_per_forwarded_packet: f64,
+    /// CPU seconds per million forwarded packets.
+    pub cpu_s_per_million_packets: f64,
+    /// Where the forwarded count came from: `"metrics"` or `"receivers"`.
+    pub forwarded_source: String,
+}
+
+/// The machine's floor, measured in the same run with `udp-ceiling`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FloorTotals {
+    /// The command that measured it.
+    pub command: String,
+    /// The floor's CPU µs per sent packet.
+    pub us_per_sent_packet: f64,
+    /// The node's µs per forwarded packet divided by the floor's.
+    pub ratio: f64,
+}
+
+/// Receive-side figures over time, one point per second.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RatePoint {
+    /// Seconds since the run started.
+    pub at_s: f64,
+    /// Packets received per second, all receivers.
+    pub packets_per_s: f64,
+    /// Bits received per second, all receivers.
+    pub bits_per_s: f64,
+    /// Sequence gaps seen in this second, percent of packets.
+    pub loss_pct: f64,
+    /// Latency median in this second, ms.
+    pub latency_p50_ms: f64,
+    /// Latency 99th percentile in this second, ms.
+    pub latency_p99_ms: f64,
+    /// Participants in the meeting.
+    pub participants: u32,
+}
+
+/// Everything one run found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// `relais-loadtest` version.
+    pub tool_version: String,
+    /// The scenario's name.
+    pub scenario: String,
+    /// The target, e.g. `relais (Colibri2)` or `janus (videoroom)`.
+    pub target: String,
+    /// Unix time the run started.
+    pub started_unix_s: u64,
+    /// Participants in the scenario (after overrides).
+    pub participants: u32,
+    /// Of those, video senders.
+    pub video_senders: u32,
+    /// Ramp-up, seconds.
+    pub ramp_up_s: f64,
+    /// Measured window after ramp-up, seconds.
+    pub duration_s: f64,
+    /// The impairment applied, in flag syntax (empty: none).
+    pub impairment: String,
+    /// The pass criteria.
+    pub criteria: Vec<CriterionOutcome>,
+    /// Whether every criterion holds.
+    pub passed: bool,
+    /// What the receivers got.
+    pub receive: ReceiveTotals,
+    /// What the load generator did.
+    pub load_generator: LoadGeneratorTotals,
+    /// The node, when its process could be observed.
+    pub node: Option<NodeTotals>,
+    /// The floor, with `--floor`.
+    pub floor: Option<FloorTotals>,
+    /// The node over time.
+    pub node_series: Vec<NodePoint>,
+    /// The receivers over time.
+    pub receive_series: Vec<RatePoint>,
+}
+
+pub mod html;
+pub mod plot;
+pub mod table;
+
+pub use html::{read_json, render_html, write_html, write_json, ReadError};
+pub use table::render_table;

@@ -1,0 +1,518 @@
+//! The media side of a run: the [`Application`] that makes every simulated participant send
+//! what the scenario says (Opus with DTX and speaker turns, VP8 simulcast), answer the node's
+//! keyframe requests and NACKs, and measure what it receives.
+//!
+//! One [`MeetingApp`] serves all participants of a driver thread. Its sources sit in one
+//! binary heap of due times, so a wake-up costs a heap operation per packet, not a scan.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::{Duration, Instant};
+
+use crate::measure::{
+    LatencyHistogram, MeasureConfig, NtpEpoch, ReceivedPacket, ReceiverMeasurements, StreamKind,
+};
+use crate::media::{
+    AudioSource, LayerSet, MediaPacket, RetransmitBuffer, RtpWriter, RtxStream, SendExtensions,
+    SpeakerSchedule, VideoSource,
+};
+use crate::participant::{
+    Application, Outbox, ParticipantEvent, ParticipantId, ReceivedRtp, Verification,
+};
+
+/// Packets kept per video layer for retransmission (about 1 s of the top layer).
+const RETRANSMIT_CAPACITY: usize = 512;
+/// How old a packet may be and still be retransmitted.
+const RETRANSMIT_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// Payload types and extension ids the participants use (the target's).
+#[derive(Debug, Clone, Copy)]
+pub struct MediaFormat {
+    /// Opus payload type.
+    pub audio_pt: u8,
+    /// VP8 payload type.
+    pub video_pt: u8,
+    /// VP8 RTX payload type.
+    pub video_rtx_pt: u8,
+    /// The abs-capture-time extension id, to read latency on receive.
+    pub abs_capture_time_id: Option<u8>,
+}
+
+/// What one participant sends and how to answer for it.
+#[derive(Debug)]
+pub struct MemberMedia {
+    /// Microphone, if the participant sends audio.
+    pub audio: Option<AudioSource>,
+    /// Camera, if it sends video.
+    pub video: Option<VideoSource>,
+    /// One RTX stream per video layer (same order as the layers).
+    pub rtx: Vec<RtxStream>,
+    /// Its index in the scenario (speaker schedule).
+    pub index: u32,
+}
+
+#[derive(Debug)]
+struct Member {
+    media: MemberMedia,
+    retransmit: Vec<RetransmitBuffer>,
+    measurements: ReceiverMeasurements,
+    connected: bool,
+}
+
+/// Whose stream an SSRC is, seen by a receiver.
+#[derive(Debug, Clone, Copy)]
+struct StreamOwner {
+    kind: StreamKind,
+    /// The media SSRC a retransmission on this SSRC repairs (`None`: not an RTX SSRC).
+    repairs: Option<u32>,
+}
+
+/// Counters of the media side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MeetingStats {
+    /// Media packets sent (first transmissions).
+    pub media_sent: u64,
+    /// Retransmissions sent in answer to NACKs.
+    pub retransmissions_sent: u64,
+    /// NACKed packets no longer in the buffer.
+    pub retransmissions_missed: u64,
+    /// Keyframe requests received (PLI/FIR).
+    pub keyframe_requests: u64,
+    /// Sends the participant refused (not connected yet, gone, too large).
+    pub send_errors: u64,
+    /// Received RTP packets no stream was known for (bandwidth probes included).
+    pub unknown_packets: u64,
+    /// Received padding-only packets (the node's bandwidth probes).
+    pub probe_packets: u64,
+    /// Participants whose transport failed.
+    pub failed: u64,
+}
+
+/// Receive-side figures of one second, all receivers.
+#[derive(Debug, Clone, Default)]
+pub struct SecondFigures {
+    /// Packets received.
+    pub packets: u64,
+    /// Payload bytes received.
+    pub bytes: u64,
+    /// New sequence gaps seen.
+    pub gaps: u64,
+    /// Latency samples.
+    pub latency: LatencyHistogram,
+}
+
+/// The [`Application`] of a run.
+#[derive(Debug)]
+pub struct MeetingApp {
+    start: Instant,
+    epoch: NtpEpoch,
+    format: MediaFormat,
+    writer: RtpWriter,
+    schedule: SpeakerSchedule,
+    measure: MeasureConfig,
+    members: HashMap<ParticipantId, Member>,
+    owners: HashMap<u32, StreamOwner>,
+    /// `(due, participant, source)`: source 0 is audio, 1 video. Entries may be stale (the
+    /// source moved or the member left): checked when popped.
+    due: BinaryHeap<Reverse<(Instant, u32, u8)>>,
+    buffer: Vec<u8>,
+    /// Packets due in one wake-up (kept to reuse its allocation).
+    scratch: Vec<MediaPacket>,
+    stats: MeetingStats,
+    current_second: u64,
+    second: SecondFigures,
+    seconds: Vec<(u64, SecondFigures)>,
+}
+
+impl MeetingApp {
+    /// An empty meeting starting at `start` (the media clock's zero).
+    pub fn new(
+        start: Instant,
+        epoch: NtpEpoch,
+        format: MediaFormat,
+        writer: RtpWriter,
+        schedule: SpeakerSchedule,
+        measure: MeasureConfig,
+    ) -> Self {
+        Self {
+            start,
+            epoch,
+            format,
+            writer,
+            schedule,
+            measure,
+            members: HashMap::new(),
+            owners: HashMap::new(),
+            due: BinaryHeap::new(),
+            buffer: Vec::with_capacity(1500),
+            scratch: Vec::new(),
+            stats: MeetingStats::default(),
+            current_second: 0,
+            second: SecondFigures::default(),
+            seconds: Vec::new(),
+        }
+    }
+
+    /// Adds a participant; its media starts once its transport is connected.
+    pub fn add_member(&mut self, participant: ParticipantId, media: MemberMedia) {
+        if let Some(audio) = &media.audio {
+            self.owners.insert(
+                audio.ssrc(),
+                StreamOwner {
+                    kind: StreamKind::Audio,
+                    repairs: None,
+                },
+            );
+        }
+        let mut retransmit = Vec::new();
+        if let Some(video) = &media.video {
+            let ssrcs: Vec<u32> = video.layers().map(|l| l.ssrc).collect();
+            for &ssrc in &ssrcs {
+                self.owners.insert(
+                    ssrc,
+                    StreamOwner {
+                        kind: StreamKind::Video,
+                        repairs: None,
+                    },
+                );
+                retransmit.push(RetransmitBuffer::new(RETRANSMIT_CAPACITY, RETRANSMIT_MAX_AGE));
+            }
+            for (rtx, media_ssrc) in media.rtx.iter().zip(&ssrcs) {
+                self.owners.insert(
+                    rtx.ssrc(),
+                    StreamOwner {
+                        kind: StreamKind::Video,
+                        repairs: Some(*media_ssrc),
+                    },
+                );
+            }
+        }
+        self.members.insert(
+            participant,
+            Member {
+                media,
+                retransmit,
+                measurements: ReceiverMeasurements::new(self.measure, Duration::from_secs(1)),
+                connected: false,
+            },
+        );
+    }
+
+    /// Removes a participant (it left); returns what it measured.
+    pub fn remove_member(&mut self, participant: ParticipantId) -> Option<ReceiverMeasurements> {
+        let member = self.members.remove(&participant)?;
+        if let Some(audio) = &member.media.audio {
+            self.owners.remove(&audio.ssrc());
+        }
+        if let Some(video) = &member.media.video {
+            for layer in video.layers() {
+                self.owners.remove(&layer.ssrc);
+            }
+        }
+        for rtx in &member.media.rtx {
+            self.owners.remove(&rtx.ssrc());
+        }
+        Some(member.measurements)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> MeetingStats {
+        self.stats
+    }
+
+    /// Whether `participant`'s transport is up.
+    pub fn is_connected(&self, participant: ParticipantId) -> bool {
+        self.members.get(&participant).is_some_and(|m| m.connected)
+    }
+
+    /// The participants present.
+    pub fn members(&self) -> impl Iterator<Item = ParticipantId> + '_ {
+        self.members.keys().copied()
+    }
+
+    /// What `participant` measured so far.
+    pub fn measurements(&self, participant: ParticipantId) -> Option<&ReceiverMeasurements> {
+        self.members.get(&participant).map(|m| &m.measurements)
+    }
+
+    /// Ends every stream's measurement at `end` (since the start).
+    pub fn finish(&mut self, end: Duration) {
+        for member in self.members.values_mut() {
+            member.measurements.finish(end);
+        }
+    }
+
+    /// The per-second receive figures completed so far (seconds since the start), taken.
+    pub fn take_seconds(&mut self) -> Vec<(u64, SecondFigures)> {
+        std::mem::take(&mut self.seconds)
+    }
+
+    /// Limits what `participant` sends of its camera to layers no higher than
+    /// `max_height` (the node's SenderSourceConstraints; 0 stops the camera), as Jitsi
+    /// Meet's client does.
+    pub fn constrain_video(&mut self, participant: ParticipantId, max_height: i32, now: Instant) {
+        let since = now.saturating_duration_since(self.start);
+        let Some(member) = self.members.get_mut(&participant) else {
+            return;
+        };
+        let Some(video) = member.media.video.as_mut() else {
+            return;
+        };
+        let mut set = LayerSet::EMPTY;
+        for (i, layer) in video.layers().enumerate() {
+            if max_height > 0 && i64::from(layer.height) <= i64::from(max_height) {
+                set = set.with(i);
+            }
+        }
+        if max_height > 0 && set.is_empty() {
+            set = set.with(0);
+        }
+        if set != video.active_layers() {
+            video.set_active_layers(since, set);
+            if let Some(due) = video.poll_timeout() {
+                self.due.push(Reverse((self.start + due, participant.0, 1)));
+            }
+        }
+    }
+
+    fn schedule_sources(&mut self, participant: ParticipantId) {
+        let Some(member) = self.members.get(&participant) else {
+            return;
+        };
+        if let Some(audio) = &member.media.audio {
+            self.due
+                .push(Reverse((self.start + audio.poll_timeout(), participant.0, 0)));
+        }
+        if let Some(due) = member.media.video.as_ref().and_then(VideoSource::poll_timeout) {
+            self.due.push(Reverse((self.start + due, participant.0, 1)));
+        }
+    }
+
+    fn send(&mut self, participant: ParticipantId, packet: &MediaPacket, out: &mut Outbox<'_>) {
+        let since = out.now().saturating_duration_since(self.start);
+        let extensions = SendExtensions {
+            // The participant writes its transport-wide number over this placeholder.
+            transport_cc_seq: self.writer.ids().transport_cc.map(|_| 0),
+            abs_capture_ntp: Some(self.epoch.to_ntp(since)),
+            ..SendExtensions::default()
+        };
+        if self
+            .writer
+            .write(packet, &extensions, &mut self.buffer)
+            .is_err()
+            || out.send_rtp(participant, &self.buffer).is_err()
+        {
+            self.stats.send_errors += 1;
+        }
+    }
+
+    fn roll_second(&mut self, since: Duration) {
+        let second = since.as_secs();
+        if second != self.current_second {
+            let done = std::mem::take(&mut self.second);
+            self.seconds.push((self.current_second, done));
+            self.current_second = second;
+        }
+    }
+}
+
+impl Application for MeetingApp {
+    fn on_rtp(
+        &mut self,
+        participant: ParticipantId,
+        now: Instant,
+        packet: &ReceivedRtp<'_>,
+        _out: &mut Outbox<'_>,
+    ) {
+        let arrival = now.saturating_duration_since(self.start);
+        self.roll_second(arrival);
+        let Some(owner) = self.owners.get(&packet.ssrc).copied() else {
+            self.stats.unknown_packets += 1;
+            return;
+        };
+        let (ssrc, sequence_number, retransmission) = match owner.repairs {
+            None => (packet.ssrc, packet.sequence_number, false),
+            Some(_) if packet.padding => {
+                // Padding-only RTX: the node's bandwidth probes.
+                self.stats.probe_packets += 1;
+                return;
+            }
+            Some(media_ssrc) => {
+                // A retransmission carries the original sequence number first in its
+                // (always decrypted) payload.
+                let original = match packet.verification {
+                    Verification::Verified(_) => packet
+                        .verified_payload()
+                        .and_then(|p| p.get(..2))
+                        .map(|b| u16::from_be_bytes([b[0], b[1]])),
+                    _ => None,
+                };
+                match original {
+                    Some(seq) => (media_ssrc, seq, true),
+                    None => {
+                        self.stats.unknown_packets += 1;
+                        return;
+                    }
+                }
+            }
+        };
+        if packet.padding && packet.payload_len == 0 {
+            self.stats.probe_packets += 1;
+            return;
+        }
+        let send_time = self
+            .format
+            .abs_capture_time_id
+            .and_then(|id| packet.extension(id))
+            .and_then(|v| v.get(..8))
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .and_then(|b| self.epoch.since_epoch(u64::from_be_bytes(b)));
+        let Some(member) = self.members.get_mut(&participant) else {
+            return;
+        };
+        let received = ReceivedPacket {
+            sequence_number,
+            rtp_timestamp: packet.timestamp,
+            marker: packet.marker,
+            arrival,
+            payload_len: packet.payload_len,
+            send_time,
+            retransmission,
+            keyframe_start: false,
+            keyframe_height: None,
+        };
+        let outcome = member.measurements.on_packet(ssrc, owner.kind, &received);
+        self.second.packets += 1;
+        self.second.bytes += packet.payload_len as u64;
+        self.second.gaps += outcome.new_gaps;
+        if let Some(latency) = outcome.latency {
+            self.second.latency.record(latency);
+        }
+    }
+
+    fn on_event(
+        &mut self,
+        participant: ParticipantId,
+        now: Instant,
+        event: ParticipantEvent,
+        out: &mut Outbox<'_>,
+    ) {
+        let since = now.saturating_duration_since(self.start);
+        match event {
+            ParticipantEvent::Connected { .. } => {
+                if let Some(member) = self.members.get_mut(&participant) {
+                    member.connected = true;
+                }
+                self.schedule_sources(participant);
+            }
+            ParticipantEvent::Failed(_) => self.stats.failed += 1,
+            ParticipantEvent::KeyframeRequest { ssrc, .. } => {
+                self.stats.keyframe_requests += 1;
+                if let Some(video) = self
+                    .members
+                    .get_mut(&participant)
+                    .and_then(|m| m.media.video.as_mut())
+                {
+                    let _ = video.request_keyframe_for_ssrc(since, ssrc);
+                    if let Some(due) = video.poll_timeout() {
+                        self.due.push(Reverse((self.start + due, participant.0, 1)));
+                    }
+                }
+            }
+            ParticipantEvent::Nack {
+                ssrc,
+                sequence_numbers,
+            } => {
+                let Some(member) = self.members.get_mut(&participant) else {
+                    return;
+                };
+                let Some(layer) = member
+                    .media
+                    .video
+                    .as_ref()
+                    .and_then(|v| v.layer_of_ssrc(ssrc))
+                else {
+                    return;
+                };
+                let mut answers = Vec::new();
+                if let (Some(buffer), Some(rtx)) =
+                    (member.retransmit.get(layer), member.media.rtx.get_mut(layer))
+                {
+                    for seq in sequence_numbers {
+                        match rtx.answer_nack(buffer, seq, since) {
+                            Some(packet) => answers.push(packet),
+                            None => self.stats.retransmissions_missed += 1,
+                        }
+                    }
+                }
+                for packet in answers {
+                    self.stats.retransmissions_sent += 1;
+                    self.send(participant, &packet, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.due.peek().map(|Reverse((due, _, _))| *due)
+    }
+
+    fn on_timeout(&mut self, now: Instant, out: &mut Outbox<'_>) {
+        let since = now.saturating_duration_since(self.start);
+        while let Some(&Reverse((due, id, source))) = self.due.peek() {
+            if due > now {
+                break;
+            }
+            self.due.pop();
+            let participant = ParticipantId(id);
+            let Some(member) = self.members.get_mut(&participant) else {
+                continue;
+            };
+            if !member.connected {
+                continue;
+            }
+            let mut packets = std::mem::take(&mut self.scratch);
+            packets.clear();
+            let next = if source == 0 {
+                let Some(audio) = member.media.audio.as_mut() else {
+                    continue;
+                };
+                // A stale entry: the source is not due (a newer entry exists).
+                if self.start + audio.poll_timeout() > now {
+                    continue;
+                }
+                let speaking = self.schedule.is_speaking(member.media.index, since);
+                if let Some(packet) = audio.poll(since, speaking) {
+                    packets.push(packet);
+                }
+                Some(audio.poll_timeout())
+            } else {
+                let Some(video) = member.media.video.as_mut() else {
+                    continue;
+                };
+                match video.poll_timeout() {
+                    Some(t) if self.start + t <= now => {}
+                    _ => continue,
+                }
+                while let Some(packet) = video.poll(since) {
+                    if let crate::media::MediaKind::Video { layer } = packet.kind {
+                        if let Some(buffer) = member.retransmit.get_mut(usize::from(layer)) {
+                            buffer.insert(packet);
+                        }
+                    }
+                    packets.push(packet);
+                }
+                video.poll_timeout()
+            };
+            if let Some(next) = next {
+                self.due.push(Reverse((self.start + next, id, source)));
+            }
+            for packet in &packets {
+                self.stats.media_sent += 1;
+                self.send(participant, packet, out);
+            }
+            self.scratch = packets;
+        }
+    }
+}

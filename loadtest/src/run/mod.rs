@@ -1,0 +1,693 @@
+//! One run: participants join the meeting on a target over the ramp-up, media flows for
+//! the measured window, the node is observed, and a [`RunReport`] comes out.
+//!
+//! Everything runs on the calling thread inside a [`tokio::task::LocalSet`] on a
+//! current-thread runtime (see [`run_blocking`]): the participants' driver, one signalling
+//! task per participant (join, then its bridge channel), and the sampler.
+
+pub mod floor;
+pub mod meeting;
+pub mod node;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+use relais_transport::dtls_srtp::NodeCertificate;
+
+use crate::measure::{
+    evaluate, Bound, ExpectedStreams, LatencyHistogram, LossyCriteria, MeasureConfig, NtpEpoch,
+    RunMeasurements,
+};
+use crate::media::{
+    derive_seed, AudioConfig, AudioSource, ExtensionIds, RtpWriter, RtxStream, SpeakerSchedule,
+    VideoConfig, VideoSource,
+};
+use crate::participant::driver::bind;
+use crate::participant::{Driver, Participant, ParticipantConfig, ParticipantId};
+use crate::report::{
+    CriterionOutcome, LatencyMs, LoadGeneratorTotals, NodePoint, NodeTotals, RatePoint,
+    ReceiveTotals, RunReport,
+};
+use crate::scenario::Scenario;
+use crate::target::colibri::{
+    video_source_name, ColibriConfig, ColibriTarget, ABS_CAPTURE_TIME_ID, AUDIO_LEVEL_ID, OPUS_PT,
+    TRANSPORT_CC_ID, VP8_PT, VP8_RTX_PT,
+};
+use crate::target::{JoinRequest, Target, TargetEvent, View, ViewChannel};
+
+use meeting::{MediaFormat, MeetingApp, MemberMedia};
+use node::{NodeSample, NodeSampler};
+
+/// Why a run could not be carried out (a failed criterion is not an error: see
+/// [`RunReport::passed`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The media models refused the scenario.
+    #[error("media: {0}")]
+    Media(#[from] crate::media::MediaError),
+    /// No participant could join.
+    #[error("no participant joined: {0}")]
+    NobodyJoined(String),
+    /// A local resource failed.
+    #[error("{0}")]
+    Local(String),
+}
+
+/// The SFU a run loads.
+#[derive(Debug, Clone)]
+pub enum TargetOptions {
+    /// relais through Colibri2 (its private API) and the bridge channel.
+    RelaisColibri {
+        /// The node's private HTTP listener.
+        private_api: SocketAddr,
+        /// Its bearer token, if it requires one.
+        token: Option<String>,
+    },
+}
+
+/// How to run a scenario.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The meeting.
+    pub scenario: Scenario,
+    /// Where.
+    pub target: TargetOptions,
+    /// The address the participants' sockets bind to (loopback or a namespace's).
+    pub local_ip: IpAddr,
+    /// The node's process, to sample its CPU and RSS.
+    pub node_pid: Option<u32>,
+    /// The node's metrics listener (`GET /metrics`), if it has one.
+    pub node_metrics: Option<SocketAddr>,
+    /// Print a status line this often (none: quiet).
+    pub progress: Option<Duration>,
+}
+
+/// One participant's identity in the run.
+#[derive(Debug, Clone)]
+struct Identity {
+    index: u32,
+    endpoint_id: String,
+    audio_ssrc: Option<u32>,
+    video_ssrcs: Vec<u32>,
+    rtx_ssrcs: Vec<u32>,
+}
+
+fn identity(scenario: &Scenario, index: u32) -> Identity {
+    // SSRCs in blocks of 8 per participant; the endpoint id mixes the seed in so two runs
+    // against one node do not collide.
+    let base = 0x1000_0000_u32.wrapping_add(index.wrapping_mul(8));
+    let layers = if index < scenario.video_senders {
+        scenario.video.layers.len() as u32
+    } else {
+        0
+    };
+    let id = derive_seed(scenario.seed, index, 0xE1D) as u32;
+    Identity {
+        index,
+        endpoint_id: format!("{id:08x}"),
+        audio_ssrc: (index < scenario.audio_senders()).then_some(base),
+        video_ssrcs: (1..=layers).map(|l| base + l).collect(),
+        rtx_ssrcs: (1..=layers).map(|l| base + 4 + l).collect(),
+    }
+}
+
+fn media_for(scenario: &Scenario, who: &Identity, start: Duration) -> Result<MemberMedia, RunError> {
+    let audio = match who.audio_ssrc {
+        Some(ssrc) => Some(AudioSource::new(
+            AudioConfig::from_scenario(&scenario.audio, ssrc, OPUS_PT)?,
+            derive_seed(scenario.seed, who.index, 1),
+            start,
+        )?),
+        None => None,
+    };
+    let video = if who.video_ssrcs.is_empty() {
+        None
+    } else {
+        Some(VideoSource::new(
+            VideoConfig::from_scenario(&scenario.video, &who.video_ssrcs, VP8_PT)?,
+            derive_seed(scenario.seed, who.index, 2),
+            start,
+        )?)
+    };
+    let rtx = who
+        .rtx_ssrcs
+        .iter()
+        .map(|&ssrc| RtxStream::new(ssrc, VP8_RTX_PT, 0))
+        .collect();
+    Ok(MemberMedia {
+        audio,
+        video,
+        rtx,
+        index: who.index,
+    })
+}
+
+/// Runs `options` on a new current-thread runtime on this thread.
+pub fn run_blocking(options: RunOptions) -> Result<RunReport, RunError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Local(format!("tokio runtime: {e}")))?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, run(options))
+}
+
+/// Shared between the signalling tasks and the run.
+#[derive(Debug, Default)]
+struct Roster {
+    /// Endpoint id by participant.
+    endpoints: HashMap<ParticipantId, String>,
+    /// Participant by endpoint id.
+    by_endpoint: HashMap<String, ParticipantId>,
+    /// Endpoint ids that send video.
+    video_endpoints: Vec<String>,
+    join_failures: Vec<String>,
+}
+
+/// Runs a scenario; must be called inside a `LocalSet` (see [`run_blocking`]).
+pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
+    let scenario = options.scenario.clone();
+    let start = Instant::now();
+    let started_unix_s = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let epoch = NtpEpoch::from_system_time(SystemTime::now())
+        .ok_or_else(|| RunError::Local("the system clock is before 1970".into()))?;
+    let ramp_up = Duration::from_secs(u64::from(scenario.ramp_up_s));
+    let window = Duration::from_secs(u64::from(scenario.duration_s));
+    // Streams count from a little after the last join: a joiner needs a moment for ICE,
+    // DTLS and its first keyframes.
+    let measure_from = ramp_up + Duration::from_secs(2).min(window / 4);
+    let end = ramp_up + window;
+
+    let writer = RtpWriter::new(ExtensionIds {
+        audio_level: scenario.audio.audio_level_ext.then_some(AUDIO_LEVEL_ID),
+        transport_cc: Some(TRANSPORT_CC_ID),
+        abs_capture_time: Some(ABS_CAPTURE_TIME_ID),
+        ..ExtensionIds::default()
+    })?;
+    let format = MediaFormat {
+        audio_pt: OPUS_PT,
+        video_pt: VP8_PT,
+        video_rtx_pt: VP8_RTX_PT,
+        abs_capture_time_id: Some(ABS_CAPTURE_TIME_ID),
+    };
+    let measure = MeasureConfig {
+        measure_from,
+        ..MeasureConfig::default()
+    };
+    let app = MeetingApp::new(
+        start,
+        epoch,
+        format,
+        writer,
+        SpeakerSchedule::from_scenario(&scenario),
+        measure,
+    );
+    let driver = Driver::new(app);
+    let timer_loop = tokio::task::spawn_local({
+        let driver = driver.clone();
+        async move { driver.run().await }
+    });
+
+    let target = match &options.target {
+        TargetOptions::RelaisColibri { private_api, token } => {
+            let mut config = ColibriConfig::new(*private_api, &mut rand::rng());
+            config.token = token.clone();
+            Rc::new(ColibriTarget::new(config))
+        }
+    };
+    let certificate = NodeCertificate::generate()
+        .map_err(|e| RunError::Local(format!("DTLS certificate: {e}")))?;
+    let roster: Rc<RefCell<Roster>> = Rc::default();
+    for index in 0..scenario.video_senders {
+        roster
+            .borrow_mut()
+            .video_endpoints
+            .push(identity(&scenario, index).endpoint_id);
+    }
+
+    // ---- joins, spread over the ramp-up ----
+    let mut signalling = Vec::new();
+    let participants = scenario.participants;
+    let sampler = options
+        .node_pid
+        .map(|pid| NodeSampler::new(pid, options.node_metrics, start));
+    let mut node_samples: Vec<NodeSample> = Vec::new();
+    let mut window_start: Option<(NodeSample, Duration)> = None;
+    let self_cpu_at = |_: ()| self_cpu();
+    let mut progress_due = options.progress.map(|p| start + p);
+    let mut next_join = 0u32;
+    let mut rate_points: Vec<RatePoint> = Vec::new();
+    let mut window_latency = LatencyHistogram::new();
+    let mut last_sample = start;
+    let mut self_cpu_window_start: Option<Duration> = None;
+    loop {
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= end {
+            break;
+        }
+        // Joins due by now.
+        while next_join < participants {
+            let due = if participants <= 1 {
+                Duration::ZERO
+            } else {
+                ramp_up.mul_f64(f64::from(next_join) / f64::from(participants))
+            };
+            if due > elapsed {
+                break;
+            }
+            let who = identity(&scenario, next_join);
+            signalling.push(tokio::task::spawn_local(participant_task(
+                scenario.clone(),
+                who,
+                Rc::clone(&target),
+                driver.clone(),
+                certificate.clone(),
+                options.local_ip,
+                Rc::clone(&roster),
+                start,
+            )));
+            next_join += 1;
+        }
+        // Once a second: the node, and the receive figures.
+        if now.saturating_duration_since(last_sample) >= Duration::from_secs(1) {
+            last_sample = now;
+            if let Some(sampler) = &sampler {
+                if let Ok(sample) = sampler.sample().await {
+                    if window_start.is_none() && elapsed >= measure_from {
+                        window_start = Some((sample, elapsed));
+                        self_cpu_window_start = self_cpu_at(());
+                    }
+                    node_samples.push(sample);
+                }
+            } else if self_cpu_window_start.is_none() && elapsed >= measure_from {
+                self_cpu_window_start = self_cpu_at(());
+            }
+            let seconds = driver.with(|app, _| app.take_seconds()).unwrap_or_default();
+            let present = roster.borrow().endpoints.len() as u32;
+            for (second, figures) in seconds {
+                let at = Duration::from_secs(second);
+                if at >= measure_from {
+                    window_latency.add(&figures.latency);
+                }
+                rate_points.push(rate_point(second, &figures, present));
+            }
+        }
+        if let Some(due) = progress_due {
+            if now >= due {
+                progress_due = options.progress.map(|p| due + p);
+                let connected = driver
+                    .with(|app, _| app.members().filter(|&m| app.is_connected(m)).count())
+                    .unwrap_or(0);
+                let last = rate_points.last().copied().unwrap_or_default();
+                let cpu = node_cpu_pct(&node_samples);
+                eprintln!(
+                    "[{:>4.0}s] participants {connected}/{} connected, received {:.0} pkt/s {:.1} Mbit/s, loss {:.3} %, p99 {:.1} ms{}",
+                    elapsed.as_secs_f64(),
+                    participants,
+                    last.packets_per_s,
+                    last.bits_per_s / 1e6,
+                    last.loss_pct,
+                    last.latency_p99_ms,
+                    cpu.map(|c| format!(", node CPU {c:.0} %")).unwrap_or_default(),
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let elapsed = start.elapsed();
+    // ---- the window is over: measure, then leave ----
+    let final_sample = match &sampler {
+        Some(s) => s.sample().await.ok(),
+        None => None,
+    };
+    let self_cpu_end = self_cpu();
+    let report_end = elapsed.min(end);
+    let collected = driver.with(|app, out| {
+        app.finish(report_end);
+        let stats = app.stats();
+        let members: Vec<ParticipantId> = app.members().collect();
+        let connected: Vec<ParticipantId> =
+            members.iter().copied().filter(|&m| app.is_connected(m)).collect();
+        let mut participant_stats = Vec::new();
+        for &m in &members {
+            if let Some(p) = out.participant(m) {
+                participant_stats.push(*p.stats());
+            }
+        }
+        let seconds = app.take_seconds();
+        (stats, members, connected, participant_stats, seconds)
+    });
+    let Some((meeting_stats, members, connected, participant_stats, seconds)) = collected else {
+        return Err(RunError::Local("the driver's state was busy".into()));
+    };
+    for (second, figures) in seconds {
+        if Duration::from_secs(second) >= measure_from {
+            window_latency.add(&figures.latency);
+        }
+        rate_points.push(rate_point(second, &figures, members.len() as u32));
+    }
+    if members.is_empty() {
+        let failures = roster.borrow().join_failures.join("; ");
+        return Err(RunError::NobodyJoined(failures));
+    }
+    let video_present = {
+        let r = roster.borrow();
+        r.video_endpoints
+            .iter()
+            .filter(|e| {
+                r.by_endpoint
+                    .get(*e)
+                    .is_some_and(|p| connected.contains(p))
+            })
+            .count() as u32
+    };
+    let mut run_measurements = RunMeasurements::new(Duration::from_secs(1));
+    let audio_present = connected.len() as u32; // upper bound; audio is not a criterion
+    {
+        let r = roster.borrow();
+        let _ = driver.with(|app, _| {
+            for &m in &connected {
+                let sends_video = r
+                    .endpoints
+                    .get(&m)
+                    .is_some_and(|e| r.video_endpoints.contains(e));
+                let others = video_present.saturating_sub(u32::from(sends_video));
+                let expected = ExpectedStreams {
+                    video: others.min(scenario.view.last_n),
+                    audio: 0,
+                };
+                if let Some(measurements) = app.measurements(m) {
+                    if std::env::var_os("LOADTEST_DEBUG").is_some() {
+                        for (ssrc, stream) in measurements.streams() {
+                            eprintln!("DEBUG rx {} ssrc {ssrc:08x} {:?}", m.0, stream.stats());
+                        }
+                    }
+                    run_measurements.add_receiver(m.0, measurements, expected);
+                }
+            }
+        });
+    }
+    let _ = audio_present;
+    let lossy = scenario
+        .network
+        .apply
+        .then(|| LossyCriteria::from_network(&scenario.network));
+    let criteria: Vec<CriterionOutcome> = evaluate(&scenario.pass, lossy.as_ref(), &run_measurements)
+        .into_iter()
+        .map(|c| CriterionOutcome {
+            name: c.name.to_owned(),
+            bound: match c.bound {
+                Bound::AtMost => "at most".to_owned(),
+                Bound::AtLeast => "at least".to_owned(),
+            },
+            limit: c.limit,
+            measured: c.measured,
+            passed: c.passed,
+        })
+        .collect();
+    let total = run_measurements.total();
+    let window_s = report_end.saturating_sub(measure_from).as_secs_f64().max(1e-3);
+    let received_in_window: u64 = rate_points
+        .iter()
+        .filter(|p| p.at_s >= measure_from.as_secs_f64())
+        .map(|p| p.packets_per_s as u64)
+        .sum();
+    let latency = window_latency.summary();
+    let receive = ReceiveTotals {
+        packets: total.packets,
+        retransmissions: total.retransmissions,
+        bytes: total.bytes,
+        expected: total.expected,
+        lost: total.lost,
+        recovered: total.recovered,
+        loss_pct: total.loss_pct(),
+        residual_loss_pct: total.residual_loss_pct(),
+        worst_receiver_loss_pct: run_measurements.worst_loss_pct(),
+        latency: LatencyMs {
+            samples: latency.samples,
+            p50: latency.p50_us as f64 / 1000.0,
+            p90: latency.p90_us as f64 / 1000.0,
+            p99: latency.p99_us as f64 / 1000.0,
+            max: latency.max_us as f64 / 1000.0,
+        },
+        streams_received_pct: run_measurements.streams_received_pct(),
+        longest_freeze_ms: run_measurements.longest_freeze().as_secs_f64() * 1000.0,
+        frames: total.frames,
+    };
+    let mut load_generator = LoadGeneratorTotals {
+        joined: members.len() as u32,
+        connected: connected.len() as u32,
+        failed: roster.borrow().join_failures.len() as u32 + meeting_stats.failed as u32,
+        ..LoadGeneratorTotals::default()
+    };
+    for s in &participant_stats {
+        load_generator.srtp_verified += s.srtp_verified;
+        load_generator.srtp_verify_failed += s.srtp_verify_failed;
+    }
+    if let Some(driver_stats) = driver.stats() {
+        load_generator.send_dropped = driver_stats.send_dropped;
+        load_generator.datagrams_sent = driver_stats.datagrams_sent;
+        load_generator.datagrams_received = driver_stats.datagrams_received;
+    }
+    if let (Some(a), Some(b)) = (self_cpu_window_start, self_cpu_end) {
+        load_generator.cpu_s = b.saturating_sub(a).as_secs_f64();
+        load_generator.cpu_pct = 100.0 * load_generator.cpu_s / window_s;
+    }
+    let node = match (window_start, final_sample) {
+        (Some((first, at)), Some(last)) => {
+            let span = (last.at_s - at.as_secs_f64()).max(1e-3);
+            let cpu_s = (last.cpu_s - first.cpu_s).max(0.0);
+            let (forwarded, source) = match (first.packets_sent, last.packets_sent) {
+                (Some(a), Some(b)) => ((b - a).max(0.0) as u64, "metrics"),
+                _ => (received_in_window, "receivers"),
+            };
+            let rss_max = node_samples
+                .iter()
+                .chain(std::iter::once(&last))
+                .map(|s| s.rss_bytes)
+                .max()
+                .unwrap_or(0);
+            Some(NodeTotals {
+                cpu_s,
+                cpu_pct: 100.0 * cpu_s / span,
+                rss_max_mib: rss_max as f64 / 1_048_576.0,
+                rss_end_mib: last.rss_bytes as f64 / 1_048_576.0,
+                forwarded_packets: forwarded,
+                egress_pps: forwarded as f64 / span,
+                us_per_forwarded_packet: if forwarded > 0 {
+                    cpu_s * 1e6 / forwarded as f64
+                } else {
+                    0.0
+                },
+                cpu_s_per_million_packets: if forwarded > 0 {
+                    cpu_s * 1e6 / forwarded as f64
+                } else {
+                    0.0
+                },
+                forwarded_source: source.to_owned(),
+            })
+        }
+        _ => None,
+    };
+    let mut node_series = Vec::new();
+    for pair in node_samples.windows(2) {
+        if let [a, b] = pair {
+            let dt = (b.at_s - a.at_s).max(1e-3);
+            let egress = match (a.packets_sent, b.packets_sent) {
+                (Some(x), Some(y)) => (y - x).max(0.0) / dt,
+                _ => 0.0,
+            };
+            node_series.push(NodePoint {
+                at_s: b.at_s,
+                cpu_pct: 100.0 * (b.cpu_s - a.cpu_s).max(0.0) / dt,
+                rss_mib: b.rss_bytes as f64 / 1_048_576.0,
+                egress_pps: egress,
+            });
+        }
+    }
+    let passed = criteria.iter().all(|c| c.passed) && !criteria.is_empty();
+    let report = RunReport {
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        scenario: scenario.name.clone(),
+        target: match options.target {
+            TargetOptions::RelaisColibri { .. } => "relais (Colibri2)".to_owned(),
+        },
+        started_unix_s,
+        participants,
+        video_senders: scenario.video_senders,
+        ramp_up_s: ramp_up.as_secs_f64(),
+        duration_s: window.as_secs_f64(),
+        impairment: String::new(),
+        criteria,
+        passed,
+        receive,
+        load_generator,
+        node,
+        floor: None,
+        node_series,
+        receive_series: rate_points,
+    };
+
+    // ---- leave, bounded ----
+    for task in signalling {
+        task.abort();
+    }
+    let endpoints: Vec<String> = roster.borrow().endpoints.values().cloned().collect();
+    let leave = async {
+        for endpoint in &endpoints {
+            let _ = target.leave(endpoint).await;
+        }
+        let _ = target.end().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(20), leave).await;
+    driver.shutdown();
+    let _ = tokio::time::timeout(Duration::from_secs(2), timer_loop).await;
+    Ok(report)
+}
+
+fn rate_point(second: u64, figures: &meeting::SecondFigures, participants: u32) -> RatePoint {
+    let summary = figures.latency.summary();
+    RatePoint {
+        at_s: second as f64,
+        packets_per_s: figures.packets as f64,
+        bits_per_s: figures.bytes as f64 * 8.0,
+        loss_pct: if figures.packets > 0 {
+            100.0 * figures.gaps as f64 / (figures.packets + figures.gaps) as f64
+        } else {
+            0.0
+        },
+        latency_p50_ms: summary.p50_us as f64 / 1000.0,
+        latency_p99_ms: summary.p99_us as f64 / 1000.0,
+        participants,
+    }
+}
+
+fn node_cpu_pct(samples: &[NodeSample]) -> Option<f64> {
+    let [.., a, b] = samples else {
+        return None;
+    };
+    let dt = (b.at_s - a.at_s).max(1e-3);
+    Some(100.0 * (b.cpu_s - a.cpu_s).max(0.0) / dt)
+}
+
+/// This process's CPU time (all threads), from `/proc/self/stat`.
+fn self_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    crate::measure::parse_stat_cpu(&stat, 100).ok()
+}
+
+/// One participant's signalling: join, connect, then follow its bridge channel (the view
+/// follows the dominant speaker; the node's sender constraints limit its camera).
+#[allow(clippy::too_many_arguments)]
+async fn participant_task(
+    scenario: Scenario,
+    who: Identity,
+    target: Rc<ColibriTarget>,
+    driver: Driver<MeetingApp>,
+    certificate: NodeCertificate,
+    local_ip: IpAddr,
+    roster: Rc<RefCell<Roster>>,
+    start: Instant,
+) {
+    let fail = |what: String| roster.borrow_mut().join_failures.push(what);
+    let socket = match bind(local_ip).await {
+        Ok(s) => s,
+        Err(e) => return fail(format!("socket: {e}")),
+    };
+    let local = match socket.local_addr() {
+        Ok(a) => a,
+        Err(e) => return fail(format!("socket: {e}")),
+    };
+    let config = ParticipantConfig {
+        transport_cc_id: Some(TRANSPORT_CC_ID),
+        rtcp_ssrc: who.audio_ssrc.unwrap_or(0x2000_0000 + who.index),
+        rtx_payload_types: vec![VP8_RTX_PT],
+        ..ParticipantConfig::default()
+    };
+    let participant = match Participant::new(
+        config,
+        local,
+        certificate,
+        &mut rand::rng(),
+        Instant::now(),
+    ) {
+        Ok(p) => p,
+        Err(e) => return fail(format!("participant: {e}")),
+    };
+    let request = JoinRequest {
+        endpoint_id: who.endpoint_id.clone(),
+        transport: participant.local_transport(),
+        audio_ssrc: who.audio_ssrc,
+        video: (!who.video_ssrcs.is_empty()).then(|| crate::target::VideoSource {
+            ssrcs: who.video_ssrcs.clone(),
+            rtx_ssrcs: who.rtx_ssrcs.clone(),
+        }),
+    };
+    let joined = match target.join(&request).await {
+        Ok(j) => j,
+        Err(e) => return fail(format!("join: {e}")),
+    };
+    let media = match media_for(&scenario, &who, Instant::now().saturating_duration_since(start)) {
+        Ok(m) => m,
+        Err(e) => return fail(format!("media: {e}")),
+    };
+    let Some(id) = driver.add(participant, socket) else {
+        return fail("driver busy".into());
+    };
+    let _ = driver.with(|app, _| app.add_member(id, media));
+    {
+        let mut r = roster.borrow_mut();
+        r.endpoints.insert(id, who.endpoint_id.clone());
+        r.by_endpoint.insert(who.endpoint_id.clone(), id);
+    }
+    let remote = joined.remote.clone();
+    match driver.with_participant(id, |p| p.set_remote(Instant::now(), remote)) {
+        Some(Ok(())) => {}
+        Some(Err(e)) => return fail(format!("transport: {e}")),
+        None => return fail("driver busy".into()),
+    }
+    let mut channel = match target.open_channel(&joined).await {
+        Ok(c) => c,
+        Err(e) => return fail(format!("bridge channel: {e}")),
+    };
+    let view_of = |speaker: Option<&str>| {
+        let on_stage = speaker
+            .filter(|s| *s != who.endpoint_id)
+            .map(|s| vec![video_source_name(s)])
+            .unwrap_or_default();
+        View::from_scenario(&scenario.view, on_stage)
+    };
+    let video_endpoints: Vec<String> = roster.borrow().video_endpoints.clone();
+    if channel.set_view(&view_of(None)).await.is_err() {
+        return fail("bridge channel: the first view was refused".into());
+    }
+    let mut stage: Option<String> = None;
+    loop {
+        match channel.next_event().await {
+            Ok(Some(TargetEvent::DominantSpeaker { endpoint, .. })) => {
+                // As Jitsi Meet's stage view: the dominant speaker's camera on stage.
+                if scenario.view.on_stage > 0
+                    && video_endpoints.contains(&endpoint)
+                    && stage.as_deref() != Some(endpoint.as_str())
+                {
+                    let view = view_of(Some(&endpoint));
+                    stage = Some(endpoint);
+                    if channel.set_view(&view).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            Ok(Some(TargetEvent::SenderSourceConstraints { max_height, .. })) => {
+                let _ = driver.with(|app, out| app.constrain_video(id, max_height, out.now()));
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+}
