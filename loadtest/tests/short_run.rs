@@ -1,0 +1,95 @@
+//! The test suite's load run: `relais-loadtest` itself, 10 participants for 10 s against a
+//! relais node it starts on loopback, must pass the scenario's criteria and report real
+//! figures.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a test failure"
+)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use relais_loadtest::report::RunReport;
+
+/// The relais binary: `$RELAIS_BIN`, else next to this test's target directory (built if
+/// missing).
+fn relais_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("RELAIS_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let binary = profile_dir.join(format!("relais{}", std::env::consts::EXE_SUFFIX));
+    if !binary.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "relais"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the relais binary failed");
+    }
+    binary
+}
+
+#[test]
+fn ten_participants_for_ten_seconds_pass_the_small_scenario() {
+    let report_dir = std::env::temp_dir().join(format!("relais-loadtest-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&report_dir);
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_relais-loadtest"))
+        .args(["--scenario", "small", "--participants", "10", "--duration", "10"])
+        .args(["--ramp-up", "2", "--quiet", "--node-bin"])
+        .arg(relais_binary())
+        .arg("--report")
+        .arg(&report_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "relais-loadtest failed:\n{stdout}\n{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let json = std::fs::read_to_string(report_dir.join("relais-colibri2.json")).unwrap();
+    let report: RunReport = serde_json::from_str(&json).unwrap();
+
+    assert!(report.passed, "{stdout}");
+    assert_eq!(report.participants, 10);
+    assert_eq!(report.load_generator.connected, 10);
+    assert_eq!(report.load_generator.srtp_verify_failed, 0);
+    assert!(report.load_generator.srtp_verified > 100, "{report:?}");
+    // 5 cameras (small's) seen by 10 receivers (one on stage, the rest as thumbnails) and
+    // the speaker's audio: over a thousand packets a second, none lost on loopback, and
+    // every receiver got every camera.
+    let r = &report.receive;
+    assert!(r.packets > 10_000, "{r:?}");
+    assert_eq!(r.lost, 0, "{r:?}");
+    assert!(r.frames > 1_000, "{r:?}");
+    assert!(r.latency.samples > 10_000, "{r:?}");
+    assert!(r.latency.p99 < 10.0, "{r:?}");
+    assert_eq!(r.streams_received_pct, 100.0);
+    assert!(r.longest_freeze_ms < 500.0, "{r:?}");
+    let names: Vec<&str> = report.criteria.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "max_loss_pct",
+            "max_added_latency_p99_ms",
+            "min_streams_received_pct",
+            "max_video_freeze_ms"
+        ]
+    );
+    // The node was observed: its CPU, memory and forwarded packets (from its metrics).
+    let node = report.node.as_ref().expect("node figures");
+    assert!(node.cpu_s > 0.0);
+    assert!(node.rss_max_mib > 1.0);
+    assert_eq!(node.forwarded_source, "metrics");
+    assert!(node.egress_pps > 1_000.0, "{node:?}");
+    assert!(!report.node_series.is_empty());
+    assert!(report.receive_series.len() >= 10);
+    let _ = std::fs::remove_dir_all(&report_dir);
+}
