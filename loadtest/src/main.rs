@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 
-use relais_loadtest::report::RunReport;
+use relais_loadtest::report::{read_json, render_table, write_html, write_json, RunReport};
 use relais_loadtest::run::node::LocalNode;
 use relais_loadtest::run::{floor, run, RunOptions, TargetOptions};
 use relais_loadtest::scenario::Scenario;
@@ -122,10 +122,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let local = tokio::task::LocalSet::new();
-    let log_dir = cli
-        .report
-        .clone()
-        .unwrap_or_else(std::env::temp_dir);
+    let log_dir = cli.report.clone().unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
     let mut report = local.block_on(&runtime, async {
         let (node, options) = match cli.colibri {
@@ -186,12 +183,31 @@ fn main() -> anyhow::Result<()> {
     if cli.floor {
         add_floor(&cli, &mut report)?;
     }
-    print_summary(&report);
+    report.make_finite();
+    print!("{}", render_table(std::slice::from_ref(&report)));
+    println!("{}", if report.passed { "PASS" } else { "FAIL" });
     if let Some(dir) = &cli.report {
-        let path = dir.join(format!("{}.json", slug(&report.target)));
-        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("relais-loadtest: report in {}", path.display());
+        let json =
+            write_json(dir, &report).with_context(|| format!("writing into {}", dir.display()))?;
+        // Earlier runs in the folder (e.g. the same scenario against Janus) are shown side by
+        // side with this one.
+        let mut runs = vec![report.clone()];
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            let path = entry.path();
+            if path != json && path.extension().is_some_and(|e| e == "json") {
+                match read_json(&path) {
+                    Ok(run) if run.scenario == report.scenario => runs.push(run),
+                    Ok(_) => {}
+                    Err(e) => eprintln!("relais-loadtest: skipping {}: {e}", path.display()),
+                }
+            }
+        }
+        let html = write_html(dir, &runs)?;
+        eprintln!(
+            "relais-loadtest: report in {} and {}",
+            json.display(),
+            html.display()
+        );
     }
     if !report.passed {
         std::process::exit(1);
@@ -205,71 +221,17 @@ fn add_floor(cli: &Cli, report: &mut RunReport) -> anyhow::Result<()> {
     };
     // The same packet rate, of the average received packet size, fanned out as a receiver
     // of the scenario sees it (last-N streams plus audio).
-    let size = if report.receive.packets > 0 {
-        (report.receive.bytes / report.receive.packets) as u32 + 40
-    } else {
-        1200
-    };
+    let size = report
+        .receive
+        .bytes
+        .checked_div(report.receive.packets)
+        .map_or(1200, |payload| payload as u32 + 40);
     let fanout = report.participants.saturating_sub(1).clamp(1, 25);
-    let tool = cli.floor_tool.clone().unwrap_or_else(floor::default_tool_dir);
+    let tool = cli
+        .floor_tool
+        .clone()
+        .unwrap_or_else(floor::default_tool_dir);
     let (command, us) = floor::measure(&tool, size, fanout, node.egress_pps as u64, 5)?;
     report.floor = Some(floor::totals(command, us, node.us_per_forwarded_packet));
     Ok(())
-}
-
-fn slug(target: &str) -> String {
-    let mut out = String::new();
-    for c in target.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    out.trim_matches('-').to_owned()
-}
-
-fn print_summary(report: &RunReport) {
-    println!(
-        "scenario {} on {}: {} participants ({} connected), measured {:.0} s",
-        report.scenario,
-        report.target,
-        report.participants,
-        report.load_generator.connected,
-        report.duration_s
-    );
-    for c in &report.criteria {
-        println!(
-            "  {} {:<28} {} {:>10.3}  measured {:>10.3}",
-            if c.passed { "PASS" } else { "FAIL" },
-            c.name,
-            c.bound,
-            c.limit,
-            c.measured
-        );
-    }
-    let r = &report.receive;
-    println!(
-        "  received {} packets ({} retransmitted), loss {:.4} %, residual {:.4} %, latency p50 {:.2} ms p99 {:.2} ms",
-        r.packets, r.retransmissions, r.loss_pct, r.residual_loss_pct, r.latency.p50, r.latency.p99
-    );
-    if let Some(n) = &report.node {
-        println!(
-            "  node: CPU {:.1} % ({:.1} s), RSS max {:.1} MiB, egress {:.0} pkt/s, {:.2} µs per forwarded packet ({} s per million)",
-            n.cpu_pct, n.cpu_s, n.rss_max_mib, n.egress_pps, n.us_per_forwarded_packet, n.cpu_s_per_million_packets
-        );
-    }
-    if let Some(f) = &report.floor {
-        println!(
-            "  floor: {:.2} µs per sent packet; node / floor = {:.2}",
-            f.us_per_sent_packet, f.ratio
-        );
-    }
-    println!(
-        "  load generator: CPU {:.1} %, {} datagrams sent, {} dropped at its sockets",
-        report.load_generator.cpu_pct,
-        report.load_generator.datagrams_sent,
-        report.load_generator.send_dropped
-    );
-    println!("{}", if report.passed { "PASS" } else { "FAIL" });
 }

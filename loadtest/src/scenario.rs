@@ -250,10 +250,12 @@ impl Scenario {
             name: origin.to_owned(),
             source,
         })?;
-        scenario.validate().map_err(|reason| ScenarioError::Invalid {
-            name: origin.to_owned(),
-            reason,
-        })?;
+        scenario
+            .validate()
+            .map_err(|reason| ScenarioError::Invalid {
+                name: origin.to_owned(),
+                reason,
+            })?;
         Ok(scenario)
     }
 
@@ -282,7 +284,10 @@ impl Scenario {
         if low == 0 || low > high {
             return Err("speaker_turn_s must be [low, high] with 0 < low <= high".into());
         }
-        if !matches!(self.video.codec.to_ascii_uppercase().as_str(), "VP8" | "H264") {
+        if !matches!(
+            self.video.codec.to_ascii_uppercase().as_str(),
+            "VP8" | "H264"
+        ) {
             return Err(format!("video codec {:?} (VP8 or H264)", self.video.codec));
         }
         if self.video.layers.is_empty() || self.video.layers.len() > 3 {

@@ -40,7 +40,14 @@ fn ten_participants_for_ten_seconds_pass_the_small_scenario() {
     let _ = std::fs::remove_dir_all(&report_dir);
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_relais-loadtest"))
-        .args(["--scenario", "small", "--participants", "10", "--duration", "10"])
+        .args([
+            "--scenario",
+            "small",
+            "--participants",
+            "10",
+            "--duration",
+            "10",
+        ])
         .args(["--ramp-up", "2", "--quiet", "--node-bin"])
         .arg(relais_binary())
         .arg("--report")

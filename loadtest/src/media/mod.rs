@@ -135,3 +135,6 @@ impl XorShift {
         (self.next_u64() % width) as i64 - i64::from(span)
     }
 }
+
+pub mod replay;
+pub use replay::{ReplayCapture, ReplayConfig, ReplayOptions, ReplaySource};

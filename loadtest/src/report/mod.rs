@@ -202,3 +202,74 @@ pub mod table;
 
 pub use html::{read_json, render_html, write_html, write_json, ReadError};
 pub use table::render_table;
+
+impl RunReport {
+    /// Replaces figures that are not finite (a ratio over nothing) by 0, so the JSON reads
+    /// back (serde_json writes NaN as `null`).
+    pub fn make_finite(&mut self) {
+        fn fix(x: &mut f64) {
+            if !x.is_finite() {
+                *x = 0.0;
+            }
+        }
+        for c in &mut self.criteria {
+            fix(&mut c.limit);
+            fix(&mut c.measured);
+        }
+        let r = &mut self.receive;
+        for x in [
+            &mut r.loss_pct,
+            &mut r.residual_loss_pct,
+            &mut r.worst_receiver_loss_pct,
+            &mut r.streams_received_pct,
+            &mut r.longest_freeze_ms,
+            &mut r.latency.p50,
+            &mut r.latency.p90,
+            &mut r.latency.p99,
+            &mut r.latency.max,
+        ] {
+            fix(x);
+        }
+        fix(&mut self.load_generator.cpu_s);
+        fix(&mut self.load_generator.cpu_pct);
+        if let Some(n) = &mut self.node {
+            for x in [
+                &mut n.cpu_s,
+                &mut n.cpu_pct,
+                &mut n.rss_max_mib,
+                &mut n.rss_end_mib,
+                &mut n.egress_pps,
+                &mut n.us_per_forwarded_packet,
+                &mut n.cpu_s_per_million_packets,
+            ] {
+                fix(x);
+            }
+        }
+        if let Some(f) = &mut self.floor {
+            fix(&mut f.us_per_sent_packet);
+            fix(&mut f.ratio);
+        }
+        for p in &mut self.node_series {
+            for x in [
+                &mut p.at_s,
+                &mut p.cpu_pct,
+                &mut p.rss_mib,
+                &mut p.egress_pps,
+            ] {
+                fix(x);
+            }
+        }
+        for p in &mut self.receive_series {
+            for x in [
+                &mut p.at_s,
+                &mut p.packets_per_s,
+                &mut p.bits_per_s,
+                &mut p.loss_pct,
+                &mut p.latency_p50_ms,
+                &mut p.latency_p99_ms,
+            ] {
+                fix(x);
+            }
+        }
+    }
+}

@@ -90,7 +90,11 @@ pub fn totals(command: String, floor_us: f64, node_us: f64) -> FloorTotals {
     FloorTotals {
         command,
         us_per_sent_packet: floor_us,
-        ratio: if floor_us > 0.0 { node_us / floor_us } else { 0.0 },
+        ratio: if floor_us > 0.0 {
+            node_us / floor_us
+        } else {
+            0.0
+        },
     }
 }
 

@@ -175,7 +175,10 @@ impl MeetingApp {
                         repairs: None,
                     },
                 );
-                retransmit.push(RetransmitBuffer::new(RETRANSMIT_CAPACITY, RETRANSMIT_MAX_AGE));
+                retransmit.push(RetransmitBuffer::new(
+                    RETRANSMIT_CAPACITY,
+                    RETRANSMIT_MAX_AGE,
+                ));
             }
             for (rtx, media_ssrc) in media.rtx.iter().zip(&ssrcs) {
                 self.owners.insert(
@@ -280,10 +283,18 @@ impl MeetingApp {
             return;
         };
         if let Some(audio) = &member.media.audio {
-            self.due
-                .push(Reverse((self.start + audio.poll_timeout(), participant.0, 0)));
+            self.due.push(Reverse((
+                self.start + audio.poll_timeout(),
+                participant.0,
+                0,
+            )));
         }
-        if let Some(due) = member.media.video.as_ref().and_then(VideoSource::poll_timeout) {
+        if let Some(due) = member
+            .media
+            .video
+            .as_ref()
+            .and_then(VideoSource::poll_timeout)
+        {
             self.due.push(Reverse((self.start + due, participant.0, 1)));
         }
     }
@@ -344,7 +355,8 @@ impl Application for MeetingApp {
                     Verification::Verified(_) => packet
                         .verified_payload()
                         .and_then(|p| p.get(..2))
-                        .map(|b| u16::from_be_bytes([b[0], b[1]])),
+                        .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                        .map(u16::from_be_bytes),
                     _ => None,
                 };
                 match original {
@@ -435,9 +447,10 @@ impl Application for MeetingApp {
                     return;
                 };
                 let mut answers = Vec::new();
-                if let (Some(buffer), Some(rtx)) =
-                    (member.retransmit.get(layer), member.media.rtx.get_mut(layer))
-                {
+                if let (Some(buffer), Some(rtx)) = (
+                    member.retransmit.get(layer),
+                    member.media.rtx.get_mut(layer),
+                ) {
                     for seq in sequence_numbers {
                         match rtx.answer_nack(buffer, seq, since) {
                             Some(packet) => answers.push(packet),

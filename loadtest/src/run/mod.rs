@@ -17,9 +17,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use relais_transport::dtls_srtp::NodeCertificate;
 
+use rand::{Rng, SeedableRng};
+
 use crate::measure::{
     evaluate, Bound, ExpectedStreams, LatencyHistogram, LossyCriteria, MeasureConfig, NtpEpoch,
-    RunMeasurements,
+    ReceiverMeasurements, RunMeasurements,
 };
 use crate::media::{
     derive_seed, AudioConfig, AudioSource, ExtensionIds, RtpWriter, RtxStream, SpeakerSchedule,
@@ -88,18 +90,22 @@ pub struct RunOptions {
 /// One participant's identity in the run.
 #[derive(Debug, Clone)]
 struct Identity {
+    /// Unique in the run (newcomers of the churn scenario continue after the first ones).
     index: u32,
+    /// The participant's place in the speaker schedule (a newcomer takes its
+    /// predecessor's).
+    slot: u32,
     endpoint_id: String,
     audio_ssrc: Option<u32>,
     video_ssrcs: Vec<u32>,
     rtx_ssrcs: Vec<u32>,
 }
 
-fn identity(scenario: &Scenario, index: u32) -> Identity {
+fn identity(scenario: &Scenario, index: u32, slot: u32) -> Identity {
     // SSRCs in blocks of 8 per participant; the endpoint id mixes the seed in so two runs
     // against one node do not collide.
     let base = 0x1000_0000_u32.wrapping_add(index.wrapping_mul(8));
-    let layers = if index < scenario.video_senders {
+    let layers = if slot < scenario.video_senders {
         scenario.video.layers.len() as u32
     } else {
         0
@@ -107,14 +113,19 @@ fn identity(scenario: &Scenario, index: u32) -> Identity {
     let id = derive_seed(scenario.seed, index, 0xE1D) as u32;
     Identity {
         index,
+        slot,
         endpoint_id: format!("{id:08x}"),
-        audio_ssrc: (index < scenario.audio_senders()).then_some(base),
+        audio_ssrc: (slot < scenario.audio_senders()).then_some(base),
         video_ssrcs: (1..=layers).map(|l| base + l).collect(),
         rtx_ssrcs: (1..=layers).map(|l| base + 4 + l).collect(),
     }
 }
 
-fn media_for(scenario: &Scenario, who: &Identity, start: Duration) -> Result<MemberMedia, RunError> {
+fn media_for(
+    scenario: &Scenario,
+    who: &Identity,
+    start: Duration,
+) -> Result<MemberMedia, RunError> {
     let audio = match who.audio_ssrc {
         Some(ssrc) => Some(AudioSource::new(
             AudioConfig::from_scenario(&scenario.audio, ssrc, OPUS_PT)?,
@@ -141,7 +152,7 @@ fn media_for(scenario: &Scenario, who: &Identity, start: Duration) -> Result<Mem
         audio,
         video,
         rtx,
-        index: who.index,
+        index: who.slot,
     })
 }
 
@@ -158,6 +169,8 @@ pub fn run_blocking(options: RunOptions) -> Result<RunReport, RunError> {
 /// Shared between the signalling tasks and the run.
 #[derive(Debug, Default)]
 struct Roster {
+    /// Who is in the meeting, and since when.
+    present: HashMap<ParticipantId, (Identity, Instant)>,
     /// Endpoint id by participant.
     endpoints: HashMap<ParticipantId, String>,
     /// Participant by endpoint id.
@@ -165,6 +178,33 @@ struct Roster {
     /// Endpoint ids that send video.
     video_endpoints: Vec<String>,
     join_failures: Vec<String>,
+    /// Participants that left (churn).
+    left: u32,
+}
+
+impl Roster {
+    fn remove(&mut self, participant: ParticipantId) {
+        self.present.remove(&participant);
+        if let Some(endpoint) = self.endpoints.remove(&participant) {
+            self.by_endpoint.remove(&endpoint);
+        }
+        self.left += 1;
+    }
+}
+
+/// A participant leaves: the node is told, its transport closes, what it measured is kept.
+async fn leave_task(
+    participant: ParticipantId,
+    endpoint_id: String,
+    target: Rc<ColibriTarget>,
+    driver: Driver<MeetingApp>,
+    departed: Rc<RefCell<Vec<ReceiverMeasurements>>>,
+) {
+    let _ = tokio::time::timeout(Duration::from_secs(10), target.leave(&endpoint_id)).await;
+    let _ = driver.remove(participant);
+    if let Some(Some(measurements)) = driver.with(|app, _| app.remove_member(participant)) {
+        departed.borrow_mut().push(measurements);
+    }
 }
 
 /// Runs a scenario; must be called inside a `LocalSet` (see [`run_blocking`]).
@@ -227,11 +267,22 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         roster
             .borrow_mut()
             .video_endpoints
-            .push(identity(&scenario, index).endpoint_id);
+            .push(identity(&scenario, index, index).endpoint_id);
     }
 
     // ---- joins, spread over the ramp-up ----
-    let mut signalling = Vec::new();
+    let mut signalling: HashMap<u32, tokio::task::JoinHandle<()>> = HashMap::new();
+    // Churn: after the ramp-up, every `interval` one participant who stayed long enough
+    // leaves and a newcomer takes its place (and its role).
+    let churn_interval = scenario
+        .churn
+        .as_ref()
+        .filter(|c| c.leaves_per_minute > 0)
+        .map(|c| Duration::from_secs(60) / c.leaves_per_minute);
+    let mut next_churn = churn_interval.map(|i| ramp_up + i);
+    let mut churn_rng = rand::rngs::StdRng::seed_from_u64(derive_seed(scenario.seed, 0, 0xC4));
+    let mut next_index = scenario.participants;
+    let departed: Rc<RefCell<Vec<ReceiverMeasurements>>> = Rc::default();
     let participants = scenario.participants;
     let sampler = options
         .node_pid
@@ -261,18 +312,72 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
             if due > elapsed {
                 break;
             }
-            let who = identity(&scenario, next_join);
-            signalling.push(tokio::task::spawn_local(participant_task(
-                scenario.clone(),
-                who,
-                Rc::clone(&target),
-                driver.clone(),
-                certificate.clone(),
-                options.local_ip,
-                Rc::clone(&roster),
-                start,
-            )));
+            let who = identity(&scenario, next_join, next_join);
+            signalling.insert(
+                next_join,
+                tokio::task::spawn_local(participant_task(
+                    scenario.clone(),
+                    who,
+                    Rc::clone(&target),
+                    driver.clone(),
+                    certificate.clone(),
+                    options.local_ip,
+                    Rc::clone(&roster),
+                    start,
+                )),
+            );
             next_join += 1;
+        }
+        if let (Some(due), Some(interval), Some(churn)) =
+            (next_churn, churn_interval, scenario.churn.as_ref())
+        {
+            if elapsed >= due {
+                next_churn = Some(due + interval);
+                let stay_min = Duration::from_secs(u64::from(churn.stay_s[0]));
+                let candidates: Vec<(ParticipantId, Identity)> = roster
+                    .borrow()
+                    .present
+                    .iter()
+                    .filter(|(_, (_, joined))| now.saturating_duration_since(*joined) >= stay_min)
+                    .map(|(id, (who, _))| (*id, who.clone()))
+                    .collect();
+                if !candidates.is_empty() {
+                    let pick = churn_rng.random_range(0..candidates.len());
+                    if let Some((leaver, who)) = candidates.get(pick).cloned() {
+                        if let Some(task) = signalling.remove(&who.index) {
+                            task.abort();
+                        }
+                        roster.borrow_mut().remove(leaver);
+                        tokio::task::spawn_local(leave_task(
+                            leaver,
+                            who.endpoint_id.clone(),
+                            Rc::clone(&target),
+                            driver.clone(),
+                            Rc::clone(&departed),
+                        ));
+                        let newcomer = identity(&scenario, next_index, who.slot);
+                        if who.slot < scenario.video_senders {
+                            let mut r = roster.borrow_mut();
+                            r.video_endpoints.retain(|e| *e != who.endpoint_id);
+                            r.video_endpoints.push(newcomer.endpoint_id.clone());
+                        }
+                        signalling.insert(
+                            next_index,
+                            tokio::task::spawn_local(participant_task(
+                                scenario.clone(),
+                                newcomer,
+                                Rc::clone(&target),
+                                driver.clone(),
+                                certificate.clone(),
+                                options.local_ip,
+                                Rc::clone(&roster),
+                                start,
+                            )),
+                        );
+                        next_index += 1;
+                    }
+                }
+            }
         }
         // Once a second: the node, and the receive figures.
         if now.saturating_duration_since(last_sample) >= Duration::from_secs(1) {
@@ -332,8 +437,11 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         app.finish(report_end);
         let stats = app.stats();
         let members: Vec<ParticipantId> = app.members().collect();
-        let connected: Vec<ParticipantId> =
-            members.iter().copied().filter(|&m| app.is_connected(m)).collect();
+        let connected: Vec<ParticipantId> = members
+            .iter()
+            .copied()
+            .filter(|&m| app.is_connected(m))
+            .collect();
         let mut participant_stats = Vec::new();
         for &m in &members {
             if let Some(p) = out.participant(m) {
@@ -360,11 +468,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         let r = roster.borrow();
         r.video_endpoints
             .iter()
-            .filter(|e| {
-                r.by_endpoint
-                    .get(*e)
-                    .is_some_and(|p| connected.contains(p))
-            })
+            .filter(|e| r.by_endpoint.get(*e).is_some_and(|p| connected.contains(p)))
             .count() as u32
     };
     let mut run_measurements = RunMeasurements::new(Duration::from_secs(1));
@@ -394,25 +498,34 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         });
     }
     let _ = audio_present;
+    for (n, measurements) in departed.borrow_mut().iter_mut().enumerate() {
+        measurements.finish(report_end);
+        let id = u32::MAX - n as u32;
+        run_measurements.add_receiver(id, measurements, ExpectedStreams::default());
+    }
     let lossy = scenario
         .network
         .apply
         .then(|| LossyCriteria::from_network(&scenario.network));
-    let criteria: Vec<CriterionOutcome> = evaluate(&scenario.pass, lossy.as_ref(), &run_measurements)
-        .into_iter()
-        .map(|c| CriterionOutcome {
-            name: c.name.to_owned(),
-            bound: match c.bound {
-                Bound::AtMost => "at most".to_owned(),
-                Bound::AtLeast => "at least".to_owned(),
-            },
-            limit: c.limit,
-            measured: c.measured,
-            passed: c.passed,
-        })
-        .collect();
+    let criteria: Vec<CriterionOutcome> =
+        evaluate(&scenario.pass, lossy.as_ref(), &run_measurements)
+            .into_iter()
+            .map(|c| CriterionOutcome {
+                name: c.name.to_owned(),
+                bound: match c.bound {
+                    Bound::AtMost => "at most".to_owned(),
+                    Bound::AtLeast => "at least".to_owned(),
+                },
+                limit: c.limit,
+                measured: c.measured,
+                passed: c.passed,
+            })
+            .collect();
     let total = run_measurements.total();
-    let window_s = report_end.saturating_sub(measure_from).as_secs_f64().max(1e-3);
+    let window_s = report_end
+        .saturating_sub(measure_from)
+        .as_secs_f64()
+        .max(1e-3);
     let received_in_window: u64 = rate_points
         .iter()
         .filter(|p| p.at_s >= measure_from.as_secs_f64())
@@ -535,7 +648,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     };
 
     // ---- leave, bounded ----
-    for task in signalling {
+    for task in signalling.into_values() {
         task.abort();
     }
     let endpoints: Vec<String> = roster.borrow().endpoints.values().cloned().collect();
@@ -610,16 +723,11 @@ async fn participant_task(
         rtx_payload_types: vec![VP8_RTX_PT],
         ..ParticipantConfig::default()
     };
-    let participant = match Participant::new(
-        config,
-        local,
-        certificate,
-        &mut rand::rng(),
-        Instant::now(),
-    ) {
-        Ok(p) => p,
-        Err(e) => return fail(format!("participant: {e}")),
-    };
+    let participant =
+        match Participant::new(config, local, certificate, &mut rand::rng(), Instant::now()) {
+            Ok(p) => p,
+            Err(e) => return fail(format!("participant: {e}")),
+        };
     let request = JoinRequest {
         endpoint_id: who.endpoint_id.clone(),
         transport: participant.local_transport(),
@@ -633,7 +741,11 @@ async fn participant_task(
         Ok(j) => j,
         Err(e) => return fail(format!("join: {e}")),
     };
-    let media = match media_for(&scenario, &who, Instant::now().saturating_duration_since(start)) {
+    let media = match media_for(
+        &scenario,
+        &who,
+        Instant::now().saturating_duration_since(start),
+    ) {
         Ok(m) => m,
         Err(e) => return fail(format!("media: {e}")),
     };
@@ -643,6 +755,7 @@ async fn participant_task(
     let _ = driver.with(|app, _| app.add_member(id, media));
     {
         let mut r = roster.borrow_mut();
+        r.present.insert(id, (who.clone(), Instant::now()));
         r.endpoints.insert(id, who.endpoint_id.clone());
         r.by_endpoint.insert(who.endpoint_id.clone(), id);
     }

@@ -12,10 +12,13 @@
 //! - [`colibri`]: relais (or jitsi-videobridge with REST Colibri2) as Jicofo and a Jitsi
 //!   Meet client drive it: Colibri2 allocation on the private HTTP API, the bridge channel
 //!   WebSocket for the view.
+//! - [`janus`]: Janus 1.1's VideoRoom over its HTTP API: a publisher and a multistream
+//!   subscriber PeerConnection per participant (two transports), the view as subscriptions.
 //!
 //! Errors never contain addresses (DESIGN.md principle 4).
 
 pub mod colibri;
+pub mod janus;
 
 use std::future::Future;
 
