@@ -10,11 +10,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 
+use relais_loadtest::media::{ReplayCapture, ReplayOptions};
 use relais_loadtest::report::{read_json, render_table, write_html, write_json, RunReport};
 use relais_loadtest::run::node::LocalNode;
 use relais_loadtest::run::{floor, run, RunOptions, TargetOptions};
@@ -74,6 +76,10 @@ struct Cli {
     /// The udp-ceiling source folder.
     #[arg(long)]
     floor_tool: Option<PathBuf>,
+    /// Video senders replay the video streams of this pcap/pcapng (a browser's publish to
+    /// relais captured on `lo`: clear headers, sizes and timing; nothing is decrypted).
+    #[arg(long)]
+    replay: Option<PathBuf>,
     /// The address the participants' sockets bind to.
     #[arg(long, default_value = "127.0.0.1")]
     local_ip: IpAddr,
@@ -118,6 +124,22 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
+    let replay = match &cli.replay {
+        Some(path) => {
+            let capture = ReplayCapture::read(path, &ReplayOptions::default())
+                .with_context(|| format!("reading {}", path.display()))?;
+            if !cli.quiet {
+                eprintln!(
+                    "relais-loadtest: replaying {} video stream(s) of {} ({:.1} s, looped)",
+                    capture.video.len(),
+                    path.display(),
+                    capture.duration().as_secs_f64()
+                );
+            }
+            Some(Arc::new(capture))
+        }
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -138,6 +160,7 @@ fn main() -> anyhow::Result<()> {
                     node_pid: cli.node_pid,
                     node_metrics: Some(private_api),
                     progress: (!cli.quiet).then_some(Duration::from_secs(5)),
+                    replay: replay.clone(),
                 },
             ),
             None => {
@@ -161,6 +184,7 @@ fn main() -> anyhow::Result<()> {
                     node_pid: Some(node.pid()),
                     node_metrics: Some(node.private),
                     progress: (!cli.quiet).then_some(Duration::from_secs(5)),
+                    replay: replay.clone(),
                 };
                 (Some(node), options)
             }

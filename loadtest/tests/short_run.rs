@@ -100,3 +100,48 @@ fn ten_participants_for_ten_seconds_pass_the_small_scenario() {
     assert!(report.receive_series.len() >= 10);
     let _ = std::fs::remove_dir_all(&report_dir);
 }
+
+/// `--replay`: the video of a Chromium simulcast publish to relais, captured on `lo`
+/// (tests/data, made by scripts/capture-publish), replayed by 4 participants through a node.
+#[test]
+fn a_replayed_chromium_capture_goes_through_the_node() {
+    let report_dir =
+        std::env::temp_dir().join(format!("relais-loadtest-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&report_dir);
+    let capture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/chromium-publish.pcapng");
+    let output = Command::new(env!("CARGO_BIN_EXE_relais-loadtest"))
+        .args([
+            "--scenario",
+            "small",
+            "--participants",
+            "4",
+            "--duration",
+            "6",
+        ])
+        .args(["--ramp-up", "1", "--quiet", "--replay"])
+        .arg(&capture)
+        .arg("--node-bin")
+        .arg(relais_binary())
+        .arg("--report")
+        .arg(&report_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let json = std::fs::read_to_string(report_dir.join("relais-colibri2.json")).unwrap();
+    let report: RunReport = serde_json::from_str(&json).unwrap();
+    assert!(report.passed);
+    assert_eq!(report.load_generator.connected, 4);
+    let r = &report.receive;
+    // Every receiver gets the 3 other cameras: the capture's frames, looped.
+    assert!(r.frames > 300, "{r:?}");
+    assert!(r.packets > 1_500, "{r:?}");
+    assert_eq!(r.lost, 0, "{r:?}");
+    assert_eq!(r.streams_received_pct, 100.0);
+    // The index page shows the run.
+    let html = std::fs::read_to_string(report_dir.join("index.html")).unwrap();
+    assert!(html.contains("relais (Colibri2)"));
+    let _ = std::fs::remove_dir_all(&report_dir);
+}

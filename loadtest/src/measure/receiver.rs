@@ -71,6 +71,13 @@ impl ReceiverMeasurements {
         }
     }
 
+    /// Pauses stream `ssrc` (see [`ReceivedStream::pause`]), if it exists.
+    pub fn pause(&mut self, ssrc: u32) {
+        if let Some(stream) = self.streams.get_mut(&ssrc) {
+            stream.pause();
+        }
+    }
+
     /// The stream with SSRC `ssrc`, if any packet of it arrived.
     pub fn stream(&self, ssrc: u32) -> Option<&ReceivedStream> {
         self.streams.get(&ssrc)

@@ -435,6 +435,12 @@ impl ReceivedStream {
         }
     }
 
+    /// The sender stopped forwarding this stream on purpose (it left the receiver's
+    /// allocation, e.g. last-N): the time until its next frame is not a freeze.
+    pub fn pause(&mut self) {
+        self.frames.last_completion = None;
+    }
+
     /// The stream's counters so far.
     pub fn stats(&self) -> StreamStats {
         let mut stats = self.stats;

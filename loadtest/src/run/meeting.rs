@@ -9,12 +9,13 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
+use super::camera::Camera;
 use crate::measure::{
     LatencyHistogram, MeasureConfig, NtpEpoch, ReceivedPacket, ReceiverMeasurements, StreamKind,
 };
 use crate::media::{
     AudioSource, LayerSet, MediaPacket, RetransmitBuffer, RtpWriter, RtxStream, SendExtensions,
-    SpeakerSchedule, VideoSource,
+    SpeakerSchedule,
 };
 use crate::participant::{
     Application, Outbox, ParticipantEvent, ParticipantId, ReceivedRtp, Verification,
@@ -44,11 +45,14 @@ pub struct MemberMedia {
     /// Microphone, if the participant sends audio.
     pub audio: Option<AudioSource>,
     /// Camera, if it sends video.
-    pub video: Option<VideoSource>,
+    pub video: Option<Camera>,
     /// One RTX stream per video layer (same order as the layers).
     pub rtx: Vec<RtxStream>,
     /// Its index in the scenario (speaker schedule).
     pub index: u32,
+    /// The name of its camera source (Jitsi: `<endpoint>-v0`), for the receivers'
+    /// allocation.
+    pub video_source_name: Option<String>,
 }
 
 #[derive(Debug)]
@@ -57,6 +61,8 @@ struct Member {
     retransmit: Vec<RetransmitBuffer>,
     measurements: ReceiverMeasurements,
     connected: bool,
+    /// The video SSRCs the node says it forwards to this member (ForwardedSources).
+    forwarded: Vec<u32>,
 }
 
 /// Whose stream an SSRC is, seen by a receiver.
@@ -112,6 +118,8 @@ pub struct MeetingApp {
     measure: MeasureConfig,
     members: HashMap<ParticipantId, Member>,
     owners: HashMap<u32, StreamOwner>,
+    /// A camera's SSRC as receivers see it (its lowest layer's), by source name.
+    video_sources: HashMap<String, u32>,
     /// `(due, participant, source)`: source 0 is audio, 1 video. Entries may be stale (the
     /// source moved or the member left): checked when popped.
     due: BinaryHeap<Reverse<(Instant, u32, u8)>>,
@@ -143,6 +151,7 @@ impl MeetingApp {
             measure,
             members: HashMap::new(),
             owners: HashMap::new(),
+            video_sources: HashMap::new(),
             due: BinaryHeap::new(),
             buffer: Vec::with_capacity(1500),
             scratch: Vec::new(),
@@ -166,7 +175,7 @@ impl MeetingApp {
         }
         let mut retransmit = Vec::new();
         if let Some(video) = &media.video {
-            let ssrcs: Vec<u32> = video.layers().map(|l| l.ssrc).collect();
+            let ssrcs: Vec<u32> = video.layers().iter().map(|l| l.ssrc).collect();
             for &ssrc in &ssrcs {
                 self.owners.insert(
                     ssrc,
@@ -179,6 +188,9 @@ impl MeetingApp {
                     RETRANSMIT_CAPACITY,
                     RETRANSMIT_MAX_AGE,
                 ));
+            }
+            if let (Some(name), Some(&primary)) = (&media.video_source_name, ssrcs.first()) {
+                self.video_sources.insert(name.clone(), primary);
             }
             for (rtx, media_ssrc) in media.rtx.iter().zip(&ssrcs) {
                 self.owners.insert(
@@ -197,6 +209,7 @@ impl MeetingApp {
                 retransmit,
                 measurements: ReceiverMeasurements::new(self.measure, Duration::from_secs(1)),
                 connected: false,
+                forwarded: Vec::new(),
             },
         );
     }
@@ -214,6 +227,9 @@ impl MeetingApp {
         }
         for rtx in &member.media.rtx {
             self.owners.remove(&rtx.ssrc());
+        }
+        if let Some(name) = &member.media.video_source_name {
+            self.video_sources.remove(name);
         }
         Some(member.measurements)
     }
@@ -250,6 +266,24 @@ impl MeetingApp {
         std::mem::take(&mut self.seconds)
     }
 
+    /// The node now forwards `sources` (video source names) to `participant`: streams that
+    /// left the set stopped on purpose, so the wait for their next frame is no freeze.
+    pub fn set_forwarded(&mut self, participant: ParticipantId, sources: &[String]) {
+        let ssrcs: Vec<u32> = sources
+            .iter()
+            .filter_map(|name| self.video_sources.get(name).copied())
+            .collect();
+        let Some(member) = self.members.get_mut(&participant) else {
+            return;
+        };
+        for &ssrc in &member.forwarded {
+            if !ssrcs.contains(&ssrc) {
+                member.measurements.pause(ssrc);
+            }
+        }
+        member.forwarded = ssrcs;
+    }
+
     /// Limits what `participant` sends of its camera to layers no higher than
     /// `max_height` (the node's SenderSourceConstraints; 0 stops the camera), as Jitsi
     /// Meet's client does.
@@ -262,7 +296,7 @@ impl MeetingApp {
             return;
         };
         let mut set = LayerSet::EMPTY;
-        for (i, layer) in video.layers().enumerate() {
+        for (i, layer) in video.layers().iter().enumerate() {
             if max_height > 0 && i64::from(layer.height) <= i64::from(max_height) {
                 set = set.with(i);
             }
@@ -289,12 +323,7 @@ impl MeetingApp {
                 0,
             )));
         }
-        if let Some(due) = member
-            .media
-            .video
-            .as_ref()
-            .and_then(VideoSource::poll_timeout)
-        {
+        if let Some(due) = member.media.video.as_ref().and_then(Camera::poll_timeout) {
             self.due.push(Reverse((self.start + due, participant.0, 1)));
         }
     }
@@ -425,7 +454,7 @@ impl Application for MeetingApp {
                     .get_mut(&participant)
                     .and_then(|m| m.media.video.as_mut())
                 {
-                    let _ = video.request_keyframe_for_ssrc(since, ssrc);
+                    video.request_keyframe_for_ssrc(since, ssrc);
                     if let Some(due) = video.poll_timeout() {
                         self.due.push(Reverse((self.start + due, participant.0, 1)));
                     }

@@ -5,6 +5,7 @@
 //! current-thread runtime (see [`run_blocking`]): the participants' driver, one signalling
 //! task per participant (join, then its bridge channel), and the sampler.
 
+pub mod camera;
 pub mod floor;
 pub mod meeting;
 pub mod node;
@@ -13,6 +14,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use relais_transport::dtls_srtp::NodeCertificate;
@@ -24,8 +26,8 @@ use crate::measure::{
     ReceiverMeasurements, RunMeasurements,
 };
 use crate::media::{
-    derive_seed, AudioConfig, AudioSource, ExtensionIds, RtpWriter, RtxStream, SpeakerSchedule,
-    VideoConfig, VideoSource,
+    derive_seed, AudioConfig, AudioSource, ExtensionIds, ReplayCapture, ReplayConfig, ReplaySource,
+    RtpWriter, RtxStream, SpeakerSchedule, VideoConfig, VideoSource,
 };
 use crate::participant::driver::bind;
 use crate::participant::{Driver, Participant, ParticipantConfig, ParticipantId};
@@ -40,6 +42,7 @@ use crate::target::colibri::{
 };
 use crate::target::{JoinRequest, Target, TargetEvent, View, ViewChannel};
 
+use camera::{Camera, CameraLayer};
 use meeting::{MediaFormat, MeetingApp, MemberMedia};
 use node::{NodeSample, NodeSampler};
 
@@ -85,6 +88,8 @@ pub struct RunOptions {
     pub node_metrics: Option<SocketAddr>,
     /// Print a status line this often (none: quiet).
     pub progress: Option<Duration>,
+    /// Video senders replay this capture's video streams instead of the synthetic model.
+    pub replay: Option<Arc<ReplayCapture>>,
 }
 
 /// One participant's identity in the run.
@@ -125,6 +130,7 @@ fn media_for(
     scenario: &Scenario,
     who: &Identity,
     start: Duration,
+    replay: Option<&Arc<ReplayCapture>>,
 ) -> Result<MemberMedia, RunError> {
     let audio = match who.audio_ssrc {
         Some(ssrc) => Some(AudioSource::new(
@@ -137,11 +143,29 @@ fn media_for(
     let video = if who.video_ssrcs.is_empty() {
         None
     } else {
-        Some(VideoSource::new(
-            VideoConfig::from_scenario(&scenario.video, &who.video_ssrcs, VP8_PT)?,
-            derive_seed(scenario.seed, who.index, 2),
-            start,
-        )?)
+        let config = VideoConfig::from_scenario(&scenario.video, &who.video_ssrcs, VP8_PT)?;
+        let seed = derive_seed(scenario.seed, who.index, 2);
+        Some(match replay {
+            None => Camera::Synthetic(VideoSource::new(config, seed, start)?),
+            Some(capture) => {
+                // Video only: the scenario's speaker schedule keeps driving the audio.
+                let replay_config = ReplayConfig::from_media(None, Some(&config));
+                let layers = config
+                    .layers
+                    .iter()
+                    .map(|l| CameraLayer {
+                        ssrc: l.ssrc,
+                        height: u32::from(l.height),
+                    })
+                    .collect();
+                let source = ReplaySource::new(Arc::clone(capture), &replay_config, seed, start)
+                    .map_err(|e| RunError::Local(format!("replay: {e}")))?;
+                Camera::Replay {
+                    source: Box::new(source),
+                    layers,
+                }
+            }
+        })
     };
     let rtx = who
         .rtx_ssrcs
@@ -153,6 +177,8 @@ fn media_for(
         video,
         rtx,
         index: who.slot,
+        video_source_name: (!who.video_ssrcs.is_empty())
+            .then(|| video_source_name(&who.endpoint_id)),
     })
 }
 
@@ -324,6 +350,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
                     options.local_ip,
                     Rc::clone(&roster),
                     start,
+                    options.replay.clone(),
                 )),
             );
             next_join += 1;
@@ -372,6 +399,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
                                 options.local_ip,
                                 Rc::clone(&roster),
                                 start,
+                                options.replay.clone(),
                             )),
                         );
                         next_index += 1;
@@ -707,6 +735,7 @@ async fn participant_task(
     local_ip: IpAddr,
     roster: Rc<RefCell<Roster>>,
     start: Instant,
+    replay: Option<Arc<ReplayCapture>>,
 ) {
     let fail = |what: String| roster.borrow_mut().join_failures.push(what);
     let socket = match bind(local_ip).await {
@@ -745,6 +774,7 @@ async fn participant_task(
         &scenario,
         &who,
         Instant::now().saturating_duration_since(start),
+        replay.as_ref(),
     ) {
         Ok(m) => m,
         Err(e) => return fail(format!("media: {e}")),
@@ -795,6 +825,9 @@ async fn participant_task(
                         break;
                     }
                 }
+            }
+            Ok(Some(TargetEvent::ForwardedSources(sources))) => {
+                let _ = driver.with(|app, _| app.set_forwarded(id, &sources));
             }
             Ok(Some(TargetEvent::SenderSourceConstraints { max_height, .. })) => {
                 let _ = driver.with(|app, out| app.constrain_video(id, max_height, out.now()));
