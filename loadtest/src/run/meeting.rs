@@ -276,10 +276,17 @@ impl MeetingApp {
         let Some(member) = self.members.get_mut(&participant) else {
             return;
         };
-        for &ssrc in &member.forwarded {
-            if !ssrcs.contains(&ssrc) {
-                member.measurements.pause(ssrc);
-            }
+        // Every camera stream not in the new set, not only those of the previous one: the
+        // node announces the set when it changes, and a set from before the bridge channel
+        // opened is never seen.
+        let stopped: Vec<u32> = member
+            .measurements
+            .streams()
+            .filter(|(ssrc, stream)| stream.kind() == StreamKind::Video && !ssrcs.contains(ssrc))
+            .map(|(ssrc, _)| ssrc)
+            .collect();
+        for ssrc in stopped {
+            member.measurements.pause(ssrc);
         }
         member.forwarded = ssrcs;
     }

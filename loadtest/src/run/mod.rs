@@ -517,7 +517,10 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 if let Some(measurements) = app.measurements(m) {
                     if std::env::var_os("LOADTEST_DEBUG").is_some() {
                         for (ssrc, stream) in measurements.streams() {
-                            eprintln!("DEBUG rx {} ssrc {ssrc:08x} {:?}", m.0, stream.stats());
+                            let stats = stream.stats();
+                            if stats.longest_freeze > Duration::from_millis(500) {
+                                eprintln!("DEBUG rx {} ssrc {ssrc:08x} {stats:?}", m.0);
+                            }
                         }
                     }
                     run_measurements.add_receiver(m.0, measurements, expected);
