@@ -7,10 +7,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +22,10 @@ use relais_loadtest::target::colibri::{
 use relais_loadtest::target::{
     JoinRequest, Target, TargetError, TargetEvent, VideoSource, View, ViewChannel,
 };
+use relais_loadtest::run::node::LocalNode;
 use relais_transport::dtls_srtp::NodeCertificate;
+
+mod common;
 
 const ENDPOINTS: [&str; 3] = ["aaaa0001", "bbbb0002", "cccc0003"];
 const AUDIO_SSRCS: [u32; 3] = [1001, 2002, 3003];
@@ -34,118 +33,6 @@ const VIDEO_SSRCS: [u32; 3] = [1101, 1102, 1103];
 const RTX_SSRCS: [u32; 3] = [1201, 1202, 1203];
 const AUDIO_PACKETS: u16 = 50;
 const VIDEO_FRAMES: u16 = 20;
-
-/// The relais binary: `$RELAIS_BIN`, else next to this test's target directory (built
-/// if missing).
-fn relais_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("RELAIS_BIN") {
-        return PathBuf::from(path);
-    }
-    // target/debug/deps/<test> → target/debug/relais
-    let exe = std::env::current_exe().unwrap();
-    let debug = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let binary = debug.join(format!("relais{}", std::env::consts::EXE_SUFFIX));
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "relais"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the relais binary failed");
-    }
-    binary
-}
-
-/// A running node on free loopback ports; killed on drop.
-struct Node {
-    child: Child,
-    media: SocketAddr,
-    private: SocketAddr,
-    log: PathBuf,
-}
-
-fn free_tcp() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-fn free_udp() -> SocketAddr {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// The status of `GET path`, if the node answers.
-fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: relais\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    text.split_whitespace().nth(1)?.parse().ok()
-}
-
-impl Node {
-    fn start() -> Node {
-        let binary = relais_binary();
-        let (media, public, private) = (free_udp(), free_tcp(), free_tcp());
-        let log = std::env::temp_dir().join(format!(
-            "relais-loadtest-node-{}-{}.log",
-            std::process::id(),
-            public.port()
-        ));
-        let mut command = Command::new(binary);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("RELAIS_") {
-                command.env_remove(key);
-            }
-        }
-        let child = command
-            .args(["--media-bind", &media.to_string()])
-            .args(["--http-public-bind", &public.to_string()])
-            .args(["--http-private-bind", &private.to_string()])
-            .args(["--log-level", "debug"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut node = Node {
-            child,
-            media,
-            private,
-            log,
-        };
-        for _ in 0..200 {
-            if get_status(node.private, "/about/health") == Some(200) {
-                return node;
-            }
-            if let Ok(Some(status)) = node.child.try_wait() {
-                panic!("node exited with {status}: {}", node.log_text());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("node not healthy in time: {}", node.log_text());
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
 
 /// The payload of `sender`'s audio packet number `n`: who, which, then a pattern.
 fn audio_payload(sender: u8, n: u16) -> Vec<u8> {
@@ -301,22 +188,38 @@ async fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool
 
 #[test]
 fn three_participants_join_exchange_media_and_leave() {
-    let node = Node::start();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let local = tokio::task::LocalSet::new();
+    let log_dir = std::env::temp_dir().join(format!("relais-loadtest-pc-{}", std::process::id()));
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let node = local
+        .block_on(
+            &runtime,
+            LocalNode::start(
+                &common::relais_binary(),
+                &log_dir,
+                &["--log-level".to_owned(), "debug".to_owned()],
+            ),
+        )
+        .unwrap();
     let result = local.block_on(&runtime, async {
         tokio::time::timeout(Duration::from_secs(60), scenario(&node)).await
     });
     match result {
         Ok(()) => {}
-        Err(_) => panic!("the test timed out: {}", node.log_text()),
+        Err(_) => panic!(
+            "the test timed out: {}",
+            std::fs::read_to_string(node.log_path()).unwrap_or_default()
+        ),
     }
+    drop(node);
+    let _ = std::fs::remove_dir_all(&log_dir);
 }
 
-async fn scenario(node: &Node) {
+async fn scenario(node: &LocalNode) {
     let _ = node.media;
     let mut config = ColibriConfig::new(node.private, &mut rand::rng());
     config.timeout = Duration::from_secs(5);

@@ -9,30 +9,12 @@
     reason = "tests: a panic is a test failure"
 )]
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use relais_loadtest::report::RunReport;
 
-/// The relais binary: `$RELAIS_BIN`, else next to this test's target directory (built if
-/// missing).
-fn relais_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("RELAIS_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let binary = profile_dir.join(format!("relais{}", std::env::consts::EXE_SUFFIX));
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "relais"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the relais binary failed");
-    }
-    binary
-}
+mod common;
 
 #[test]
 fn ten_participants_for_ten_seconds_pass_the_small_scenario() {
@@ -49,7 +31,7 @@ fn ten_participants_for_ten_seconds_pass_the_small_scenario() {
             "10",
         ])
         .args(["--ramp-up", "2", "--quiet", "--node-bin"])
-        .arg(relais_binary())
+        .arg(common::relais_binary())
         .arg("--report")
         .arg(&report_dir)
         .output()
@@ -122,7 +104,7 @@ fn a_replayed_chromium_capture_goes_through_the_node() {
         .args(["--ramp-up", "1", "--quiet", "--replay"])
         .arg(&capture)
         .arg("--node-bin")
-        .arg(relais_binary())
+        .arg(common::relais_binary())
         .arg("--report")
         .arg(&report_dir)
         .output()
