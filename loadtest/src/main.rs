@@ -2,11 +2,14 @@
 //!
 //! ```text
 //! relais-loadtest --scenario hostsharing --target relais --report DIR
+//! scripts/janus run -- relais-loadtest --scenario hostsharing --target janus --report DIR
 //! ```
 //!
 //! Without `--colibri`, it starts a relais node of its own on loopback (the `relais` binary
-//! next to this one, or `--node-bin`) and observes its CPU, RSS and metrics. Exit status 0
-//! only when every pass criterion of the scenario holds.
+//! next to this one, or `--node-bin`) and observes its CPU, RSS and metrics. With `--target
+//! janus` it loads a running Janus (`--janus-url`, `--node-pid`; inside `scripts/janus run`
+//! both come from the environment) and observes its CPU and RSS. Exit status 0 only when
+//! every pass criterion of the scenario holds (one that cannot be measured does not).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -26,6 +29,8 @@ use relais_loadtest::scenario::Scenario;
 enum TargetKind {
     /// relais through Colibri2 and the bridge channel (as Jitsi Meet drives it).
     Relais,
+    /// Janus 1.1's VideoRoom through its HTTP API (as janus.js drives it).
+    Janus,
 }
 
 /// Real-protocol load generator for relais: simulated WebRTC participants (ICE, DTLS,
@@ -47,9 +52,14 @@ struct Cli {
     /// The node's private API token, if it requires one.
     #[arg(long)]
     token: Option<String>,
-    /// The running node's process id (with --colibri), to sample its CPU and RSS.
+    /// The running node's process id (with --colibri or --target janus; for Janus default
+    /// $JANUS_PID), to sample its CPU and RSS.
     #[arg(long)]
     node_pid: Option<u32>,
+    /// Janus's HTTP API, `http://IP:PORT/janus` (with --target janus; default $JANUS_URL, as
+    /// `scripts/janus run` sets it).
+    #[arg(long)]
+    janus_url: Option<String>,
     /// The relais binary to start (default: `relais` next to this binary).
     #[arg(long)]
     node_bin: Option<PathBuf>,
@@ -80,9 +90,10 @@ struct Cli {
     /// relais captured on `lo`: clear headers, sizes and timing; nothing is decrypted).
     #[arg(long)]
     replay: Option<PathBuf>,
-    /// The address the participants' sockets bind to.
-    #[arg(long, default_value = "127.0.0.1")]
-    local_ip: IpAddr,
+    /// The address the participants' sockets bind to (default 127.0.0.1; with --target janus
+    /// $JANUS_CLIENT_IP, as `scripts/janus run` sets it).
+    #[arg(long)]
+    local_ip: Option<IpAddr>,
     /// Allow targets outside loopback (only for networks you control).
     #[arg(long)]
     allow_remote: bool,
@@ -112,11 +123,27 @@ fn main() -> anyhow::Result<()> {
     if scenario.duration_s + scenario.ramp_up_s > 3600 {
         bail!("a run is bounded to one hour (ramp-up + duration)");
     }
-    for address in [Some(cli.local_ip), cli.colibri.map(|a| a.ip())]
+    let janus = match cli.target {
+        TargetKind::Relais => None,
+        TargetKind::Janus => Some(janus_target(&cli)?),
+    };
+    let local_ip = match (cli.local_ip, &janus) {
+        (Some(ip), _) => ip,
+        (None, None) => IpAddr::from([127, 0, 0, 1]),
+        (None, Some(_)) => std::env::var("JANUS_CLIENT_IP")
+            .ok()
+            .and_then(|ip| ip.parse().ok())
+            .context("--target janus needs --local-ip (or JANUS_CLIENT_IP from scripts/janus)")?,
+    };
+    // `scripts/janus run` confines the run to a namespace of its own with no route out, so
+    // its addresses need no --allow-remote there.
+    let confined = janus.is_some() && std::env::var_os("JANUS_NETNS").is_some();
+    let janus_ip = janus.as_ref().map(|j| j.address);
+    for address in [Some(local_ip), cli.colibri.map(|a| a.ip()), janus_ip]
         .into_iter()
         .flatten()
     {
-        if !address.is_loopback() && !cli.allow_remote {
+        if !address.is_loopback() && !cli.allow_remote && !confined {
             bail!(
                 "refusing a non-loopback address without --allow-remote (load tests send \
                  traffic only where you are allowed to)"
@@ -147,8 +174,22 @@ fn main() -> anyhow::Result<()> {
     let log_dir = cli.report.clone().unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
     let mut report = local.block_on(&runtime, async {
-        let (node, options) = match cli.colibri {
-            Some(private_api) => (
+        let (node, options) = match (cli.colibri, &janus) {
+            (_, Some(janus)) => (
+                None,
+                RunOptions {
+                    scenario: scenario.clone(),
+                    target: TargetOptions::Janus {
+                        url: janus.url.clone(),
+                    },
+                    local_ip,
+                    node_pid: janus.pid,
+                    node_metrics: None,
+                    progress: (!cli.quiet).then_some(Duration::from_secs(5)),
+                    replay: replay.clone(),
+                },
+            ),
+            (Some(private_api), None) => (
                 None,
                 RunOptions {
                     scenario: scenario.clone(),
@@ -156,14 +197,14 @@ fn main() -> anyhow::Result<()> {
                         private_api,
                         token: cli.token.clone(),
                     },
-                    local_ip: cli.local_ip,
+                    local_ip,
                     node_pid: cli.node_pid,
                     node_metrics: Some(private_api),
                     progress: (!cli.quiet).then_some(Duration::from_secs(5)),
                     replay: replay.clone(),
                 },
             ),
-            None => {
+            (None, None) => {
                 let binary = match &cli.node_bin {
                     Some(b) => b.clone(),
                     None => std::env::current_exe()?
@@ -180,7 +221,7 @@ fn main() -> anyhow::Result<()> {
                         private_api: node.private,
                         token: None,
                     },
-                    local_ip: cli.local_ip,
+                    local_ip,
                     node_pid: Some(node.pid()),
                     node_metrics: Some(node.private),
                     progress: (!cli.quiet).then_some(Duration::from_secs(5)),
@@ -237,6 +278,44 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// Where Janus is and which process it is.
+struct JanusTarget {
+    url: String,
+    /// The HTTP API's address (for the loopback check).
+    address: IpAddr,
+    pid: Option<u32>,
+}
+
+fn janus_target(cli: &Cli) -> anyhow::Result<JanusTarget> {
+    if cli.colibri.is_some() || cli.token.is_some() || cli.node_bin.is_some() {
+        bail!("--colibri, --token and --node-bin are for --target relais");
+    }
+    let url = match &cli.janus_url {
+        Some(url) => url.clone(),
+        None => std::env::var("JANUS_URL")
+            .context("--target janus needs --janus-url (or JANUS_URL from scripts/janus)")?,
+    };
+    let config = relais_loadtest::target::janus::JanusConfig::from_url(&url, &mut rand::rng())
+        .context("--janus-url")?;
+    let pid = match cli.node_pid {
+        Some(pid) => Some(pid),
+        None => match std::env::var("JANUS_PID") {
+            Ok(pid) => Some(pid.parse().context("JANUS_PID")?),
+            Err(_) => None,
+        },
+    };
+    if pid.is_none() {
+        eprintln!(
+            "relais-loadtest: no --node-pid (or JANUS_PID): Janus's CPU and RSS are not measured"
+        );
+    }
+    Ok(JanusTarget {
+        url,
+        address: config.address.ip(),
+        pid,
+    })
 }
 
 fn add_floor(cli: &Cli, report: &mut RunReport) -> anyhow::Result<()> {

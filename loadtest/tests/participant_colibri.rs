@@ -15,6 +15,7 @@ use relais_loadtest::participant::{
     Application, Driver, Outbox, Participant, ParticipantConfig, ParticipantEvent, ParticipantId,
     ReceivedRtp, Verification,
 };
+use relais_loadtest::run::node::LocalNode;
 use relais_loadtest::target::colibri::{
     video_source_name, ColibriConfig, ColibriTarget, AUDIO_LEVEL_ID, OPUS_PT, TRANSPORT_CC_ID,
     VP8_PT,
@@ -22,7 +23,6 @@ use relais_loadtest::target::colibri::{
 use relais_loadtest::target::{
     JoinRequest, Target, TargetError, TargetEvent, VideoSource, View, ViewChannel,
 };
-use relais_loadtest::run::node::LocalNode;
 use relais_transport::dtls_srtp::NodeCertificate;
 
 mod common;

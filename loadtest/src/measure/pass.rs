@@ -47,9 +47,11 @@ pub struct CriterionResult {
     pub bound: Bound,
     /// The limit from the scenario.
     pub limit: f64,
-    /// The measured value, in the criterion's unit.
+    /// The measured value, in the criterion's unit; NaN when the run could not measure it
+    /// (see [`CriterionResult::is_measured`]).
     pub measured: f64,
-    /// Whether it passed (a non-finite measurement never does).
+    /// Whether it passed (a non-finite measurement never does: a criterion that could not be
+    /// measured is not shown to hold).
     pub passed: bool,
 }
 
@@ -67,14 +69,33 @@ impl CriterionResult {
             passed,
         }
     }
+
+    /// A criterion the run had nothing to measure with (e.g. latency through a target that
+    /// strips abs-capture-time): NaN, never passed.
+    fn not_measured(name: &'static str, bound: Bound, limit: f64) -> Self {
+        Self {
+            name,
+            bound,
+            limit,
+            measured: f64::NAN,
+            passed: false,
+        }
+    }
+
+    /// Whether the run measured this criterion at all (false: "not measured").
+    pub fn is_measured(&self) -> bool {
+        self.measured.is_finite()
+    }
 }
 
 /// Checks every criterion of `pass` against `run`; with `lossy`, loss is checked as residual
 /// loss and recovered share instead of raw loss.
 ///
 /// Loss is measured per receiver and the worst receiver counts ("measured on every
-/// receiver"); latency is the p99 over all first transmissions of all receivers; the freeze is
-/// the longest in any video stream after ramp-up; the recovered share is over all video.
+/// receiver"); latency is the p99 over all first transmissions of all receivers (without a
+/// single sample, e.g. through a target that does not forward abs-capture-time, it is not
+/// measured: NaN and not passed, never a vacuous pass); the freeze is the longest in any video
+/// stream after ramp-up; the recovered share is over all video.
 pub fn evaluate(
     pass: &PassSection,
     lossy: Option<&LossyCriteria>,
@@ -109,12 +130,20 @@ pub fn evaluate(
             }
         }
     }
-    results.push(CriterionResult::new(
-        "max_added_latency_p99_ms",
-        Bound::AtMost,
-        pass.max_added_latency_p99_ms,
-        run.latency.quantile_us(0.99) as f64 / 1000.0,
-    ));
+    results.push(if run.latency.samples() == 0 {
+        CriterionResult::not_measured(
+            "max_added_latency_p99_ms",
+            Bound::AtMost,
+            pass.max_added_latency_p99_ms,
+        )
+    } else {
+        CriterionResult::new(
+            "max_added_latency_p99_ms",
+            Bound::AtMost,
+            pass.max_added_latency_p99_ms,
+            run.latency.quantile_us(0.99) as f64 / 1000.0,
+        )
+    });
     results.push(CriterionResult::new(
         "min_streams_received_pct",
         Bound::AtLeast,
@@ -128,4 +157,41 @@ pub fn evaluate(
         run.longest_freeze().as_secs_f64() * 1000.0,
     ));
     results
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn latency_without_samples_is_not_measured_and_not_passed() {
+        let pass = PassSection {
+            max_loss_pct: 0.1,
+            max_added_latency_p99_ms: 10.0,
+            min_streams_received_pct: 99.0,
+            max_video_freeze_ms: 500,
+        };
+        let run = RunMeasurements::new(Duration::from_secs(1));
+        let results = evaluate(&pass, None, &run);
+        let latency = results
+            .iter()
+            .find(|r| r.name == "max_added_latency_p99_ms")
+            .unwrap();
+        assert!(!latency.is_measured());
+        assert!(latency.measured.is_nan());
+        assert!(!latency.passed);
+        assert_eq!(latency.limit, 10.0);
+        // The others are measured (over nothing).
+        assert!(results
+            .iter()
+            .filter(|r| r.name != "max_added_latency_p99_ms")
+            .all(CriterionResult::is_measured));
+        // JSON: `null`.
+        let json = serde_json::to_value(latency).unwrap();
+        assert!(json["measured"].is_null());
+    }
 }

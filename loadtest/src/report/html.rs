@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::plot::{render_plots, run_colour};
-use super::table::{bound_symbol, number, summary_rows, Row, MISSING};
+use super::table::{bound_symbol, number, summary_rows, Row, MISSING, NOT_MEASURED};
 use super::RunReport;
 
 /// Reading a report written by [`write_json`] failed.
@@ -237,8 +237,19 @@ fn criteria_section(h: &mut String, reports: &[RunReport]) {
                 escape(&c.name),
                 escape(&format!("{} ({})", c.bound, bound_symbol(&c.bound))),
                 escape(&number(c.limit)),
-                escape(&number(c.measured)),
-                verdict_cell(c.passed, if c.passed { "✓" } else { "✗" }),
+                escape(&if c.is_measured() {
+                    number(c.measured)
+                } else {
+                    NOT_MEASURED.to_owned()
+                }),
+                verdict_cell(
+                    c.passed,
+                    match (c.passed, c.is_measured()) {
+                        (true, _) => "✓",
+                        (false, true) => "✗",
+                        (false, false) => "✗ not measured",
+                    }
+                ),
             );
         }
         h.push_str("</tbody>\n</table>\n");

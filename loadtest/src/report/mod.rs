@@ -13,10 +13,24 @@ pub struct CriterionOutcome {
     pub bound: String,
     /// The scenario's limit.
     pub limit: f64,
-    /// What was measured.
+    /// What was measured; NaN (`null` in the JSON) when the run could not measure it, which
+    /// the report shows as "not measured" (and which never passes).
+    #[serde(deserialize_with = "number_or_null")]
     pub measured: f64,
     /// Whether the limit holds.
     pub passed: bool,
+}
+
+impl CriterionOutcome {
+    /// Whether the run measured this criterion (false: "not measured").
+    pub fn is_measured(&self) -> bool {
+        self.measured.is_finite()
+    }
+}
+
+/// A number, or `null` (how serde_json writes NaN) as NaN.
+fn number_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
 /// Latency percentiles, milliseconds.
@@ -205,7 +219,8 @@ pub use table::render_table;
 
 impl RunReport {
     /// Replaces figures that are not finite (a ratio over nothing) by 0, so the JSON reads
-    /// back (serde_json writes NaN as `null`).
+    /// back (serde_json writes NaN as `null`). A criterion's measurement is the exception:
+    /// NaN there means "not measured", kept as `null` (which reads back as NaN).
     pub fn make_finite(&mut self) {
         fn fix(x: &mut f64) {
             if !x.is_finite() {
@@ -214,7 +229,9 @@ impl RunReport {
         }
         for c in &mut self.criteria {
             fix(&mut c.limit);
-            fix(&mut c.measured);
+            if c.measured.is_infinite() {
+                c.measured = f64::NAN;
+            }
         }
         let r = &mut self.receive;
         for x in [

@@ -9,6 +9,8 @@ use super::RunReport;
 
 /// Shown for a value the run does not have.
 pub(crate) const MISSING: &str = "—";
+/// Shown for a pass criterion the run could not measure (it does not pass).
+pub(crate) const NOT_MEASURED: &str = "not measured";
 
 /// One cell of the summary.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +78,16 @@ pub(crate) fn summary_rows(reports: &[RunReport]) -> Vec<Row> {
                 .iter()
                 .find(|c| c.name == name)
                 .map_or_else(Cell::missing, |c| {
+                    if !c.is_measured() {
+                        return Cell::verdict(
+                            format!(
+                                "{NOT_MEASURED} ({} {})",
+                                bound_symbol(&c.bound),
+                                number(c.limit)
+                            ),
+                            false,
+                        );
+                    }
                     let mark = if c.passed { '✓' } else { '✗' };
                     Cell::verdict(
                         format!(

@@ -4,6 +4,12 @@
 //!
 //! One [`MeetingApp`] serves all participants of a driver thread. Its sources sit in one
 //! binary heap of due times, so a wake-up costs a heap operation per packet, not a scan.
+//!
+//! A member both sends and receives ([`MeetingApp::add_member`]: one transport per person, as
+//! with Colibri2), or only sends ([`MeetingApp::add_sender`]) or only receives
+//! ([`MeetingApp::add_receiver`]): Janus gives a person a publisher and a subscriber
+//! transport. A receive-only member has SSRCs of its own ([`MeetingApp::set_receiver_streams`]:
+//! Janus rewrites SSRCs per subscription), the others share the senders' SSRCs.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -37,6 +43,9 @@ pub struct MediaFormat {
     pub video_rtx_pt: u8,
     /// The abs-capture-time extension id, to read latency on receive.
     pub abs_capture_time_id: Option<u8>,
+    /// Whether audio packets carry the transport-wide sequence number too (Janus negotiates
+    /// transport-cc on video only).
+    pub audio_transport_cc: bool,
 }
 
 /// What one participant sends and how to answer for it.
@@ -60,17 +69,26 @@ struct Member {
     media: MemberMedia,
     retransmit: Vec<RetransmitBuffer>,
     measurements: ReceiverMeasurements,
+    /// Whether what it receives is measured (false: it only sends).
+    receives: bool,
+    /// The SSRCs this member receives, when they are its own (a receive-only member);
+    /// otherwise the senders' SSRCs ([`MeetingApp`]'s `owners`) apply.
+    ssrcs: Option<HashMap<u32, StreamOwner>>,
     connected: bool,
     /// The video SSRCs the node says it forwards to this member (ForwardedSources).
     forwarded: Vec<u32>,
 }
 
 /// Whose stream an SSRC is, seen by a receiver.
-#[derive(Debug, Clone, Copy)]
-struct StreamOwner {
-    kind: StreamKind,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamOwner {
+    /// Audio or video.
+    pub kind: StreamKind,
     /// The media SSRC a retransmission on this SSRC repairs (`None`: not an RTX SSRC).
-    repairs: Option<u32>,
+    pub repairs: Option<u32>,
+    /// Who sends it, as an opaque number (the target's sender identity, e.g. the sender's
+    /// feed id): a stream whose sender changes under the same SSRC is a new one.
+    pub sender: u64,
 }
 
 /// Counters of the media side.
@@ -170,6 +188,7 @@ impl MeetingApp {
                 StreamOwner {
                     kind: StreamKind::Audio,
                     repairs: None,
+                    sender: u64::from(participant.0),
                 },
             );
         }
@@ -182,6 +201,7 @@ impl MeetingApp {
                     StreamOwner {
                         kind: StreamKind::Video,
                         repairs: None,
+                        sender: u64::from(participant.0),
                     },
                 );
                 retransmit.push(RetransmitBuffer::new(
@@ -198,6 +218,7 @@ impl MeetingApp {
                     StreamOwner {
                         kind: StreamKind::Video,
                         repairs: Some(*media_ssrc),
+                        sender: u64::from(participant.0),
                     },
                 );
             }
@@ -208,13 +229,69 @@ impl MeetingApp {
                 media,
                 retransmit,
                 measurements: ReceiverMeasurements::new(self.measure, Duration::from_secs(1)),
+                receives: true,
+                ssrcs: None,
                 connected: false,
                 forwarded: Vec::new(),
             },
         );
     }
 
-    /// Removes a participant (it left); returns what it measured.
+    /// Adds a participant that only sends `media` (what it receives is not measured: RTCP
+    /// only, e.g. a Janus publisher transport).
+    pub fn add_sender(&mut self, participant: ParticipantId, media: MemberMedia) {
+        self.add_member(participant, media);
+        if let Some(member) = self.members.get_mut(&participant) {
+            member.receives = false;
+        }
+    }
+
+    /// Adds a participant that only receives, with SSRCs of its own (set by
+    /// [`set_receiver_streams`](Self::set_receiver_streams); a Janus subscriber transport).
+    /// `index` is its person's place in the scenario.
+    pub fn add_receiver(&mut self, participant: ParticipantId, index: u32) {
+        let media = MemberMedia {
+            audio: None,
+            video: None,
+            rtx: Vec::new(),
+            index,
+            video_source_name: None,
+        };
+        self.add_member(participant, media);
+        if let Some(member) = self.members.get_mut(&participant) {
+            member.ssrcs = Some(HashMap::new());
+        }
+    }
+
+    /// The SSRCs a receive-only `participant` gets now and whose they are (the target's
+    /// subscription changed). Video streams no longer in the set, or now carrying another
+    /// sender, stopped on purpose: the wait for their next frame is no freeze.
+    pub fn set_receiver_streams(
+        &mut self,
+        participant: ParticipantId,
+        streams: HashMap<u32, StreamOwner>,
+    ) {
+        let Some(member) = self.members.get_mut(&participant) else {
+            return;
+        };
+        let previous = member.ssrcs.replace(streams).unwrap_or_default();
+        let Some(current) = member.ssrcs.as_ref() else {
+            return;
+        };
+        for (ssrc, before) in &previous {
+            if before.kind == StreamKind::Video
+                && before.repairs.is_none()
+                && current
+                    .get(ssrc)
+                    .is_none_or(|now| now.sender != before.sender)
+            {
+                member.measurements.pause(*ssrc);
+            }
+        }
+    }
+
+    /// Removes a participant (it left); returns what it measured (`None` for a send-only
+    /// member).
     pub fn remove_member(&mut self, participant: ParticipantId) -> Option<ReceiverMeasurements> {
         let member = self.members.remove(&participant)?;
         if let Some(audio) = &member.media.audio {
@@ -231,12 +308,17 @@ impl MeetingApp {
         if let Some(name) = &member.media.video_source_name {
             self.video_sources.remove(name);
         }
-        Some(member.measurements)
+        member.receives.then_some(member.measurements)
     }
 
     /// The counters.
     pub fn stats(&self) -> MeetingStats {
         self.stats
+    }
+
+    /// Whether what `participant` receives is measured (false for a send-only member).
+    pub fn receives(&self, participant: ParticipantId) -> bool {
+        self.members.get(&participant).is_some_and(|m| m.receives)
     }
 
     /// Whether `participant`'s transport is up.
@@ -249,9 +331,12 @@ impl MeetingApp {
         self.members.keys().copied()
     }
 
-    /// What `participant` measured so far.
+    /// What `participant` measured so far (`None` for a send-only member).
     pub fn measurements(&self, participant: ParticipantId) -> Option<&ReceiverMeasurements> {
-        self.members.get(&participant).map(|m| &m.measurements)
+        self.members
+            .get(&participant)
+            .filter(|m| m.receives)
+            .map(|m| &m.measurements)
     }
 
     /// Ends every stream's measurement at `end` (since the start).
@@ -337,9 +422,16 @@ impl MeetingApp {
 
     fn send(&mut self, participant: ParticipantId, packet: &MediaPacket, out: &mut Outbox<'_>) {
         let since = out.now().saturating_duration_since(self.start);
+        let transport_cc = self.format.audio_transport_cc
+            || !matches!(packet.kind, crate::media::MediaKind::Audio);
         let extensions = SendExtensions {
             // The participant writes its transport-wide number over this placeholder.
-            transport_cc_seq: self.writer.ids().transport_cc.map(|_| 0),
+            transport_cc_seq: self
+                .writer
+                .ids()
+                .transport_cc
+                .filter(|_| transport_cc)
+                .map(|_| 0),
             abs_capture_ntp: Some(self.epoch.to_ntp(since)),
             ..SendExtensions::default()
         };
@@ -373,7 +465,13 @@ impl Application for MeetingApp {
     ) {
         let arrival = now.saturating_duration_since(self.start);
         self.roll_second(arrival);
-        let Some(owner) = self.owners.get(&packet.ssrc).copied() else {
+        // A receive-only member's SSRCs are its own (its subscription's); the others see the
+        // senders' SSRCs.
+        let own = self
+            .members
+            .get(&participant)
+            .and_then(|m| m.ssrcs.as_ref());
+        let Some(owner) = own.unwrap_or(&self.owners).get(&packet.ssrc).copied() else {
             self.stats.unknown_packets += 1;
             return;
         };

@@ -3,7 +3,15 @@
 //!
 //! Everything runs on the calling thread inside a [`tokio::task::LocalSet`] on a
 //! current-thread runtime (see [`run_blocking`]): the participants' driver, one signalling
-//! task per participant (join, then its bridge channel), and the sampler.
+//! task per simulated person (join, then its control channel), and the sampler.
+//!
+//! The targets differ in the join path only ([`TargetOptions`]): through Colibri2 a person
+//! is one participant (one transport that sends and receives; the view follows the node's
+//! dominant-speaker events); through Janus's VideoRoom a person is two, a sender on the
+//! publisher transport and a receiver on the subscriber transport whose SSRCs are Janus's own
+//! (set from the subscription whenever it changes), and the view follows the scenario's
+//! speaker schedule (Janus has no dominant-speaker events). Media, measurement, observation
+//! and the report are shared.
 
 pub mod camera;
 pub mod floor;
@@ -18,12 +26,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use relais_transport::dtls_srtp::NodeCertificate;
+use relais_transport::ice::IceConfig;
 
 use rand::{Rng, SeedableRng};
 
 use crate::measure::{
     evaluate, Bound, ExpectedStreams, LatencyHistogram, LossyCriteria, MeasureConfig, NtpEpoch,
-    ReceiverMeasurements, RunMeasurements,
+    ReceiverMeasurements, RunMeasurements, StreamKind,
 };
 use crate::media::{
     derive_seed, AudioConfig, AudioSource, ExtensionIds, ReplayCapture, ReplayConfig, ReplaySource,
@@ -40,11 +49,23 @@ use crate::target::colibri::{
     video_source_name, ColibriConfig, ColibriTarget, ABS_CAPTURE_TIME_ID, AUDIO_LEVEL_ID, OPUS_PT,
     TRANSPORT_CC_ID, VP8_PT, VP8_RTX_PT,
 };
-use crate::target::{JoinRequest, Target, TargetEvent, View, ViewChannel};
+use crate::target::janus::sdp::MediaKind as JanusKind;
+use crate::target::janus::{JanusConfig, JanusTarget, SubscribedStream, SUBSCRIBER_READY};
+use crate::target::{JoinRequest, Target, TargetError, TargetEvent, View, ViewChannel};
 
 use camera::{Camera, CameraLayer};
-use meeting::{MediaFormat, MeetingApp, MemberMedia};
+use meeting::{MediaFormat, MeetingApp, MemberMedia, StreamOwner};
 use node::{NodeSample, NodeSampler};
+
+/// The RTX payload type of Janus 1.1's subscription offers (it numbers VP8 96 and its RTX 97
+/// whatever the publisher used). The receiving participant must know it before the offer
+/// arrives: RTX payload types are never NACKed and always verified.
+const JANUS_SUBSCRIBER_RTX_PT: u8 = 97;
+
+/// How often a Janus participant checks the speaker schedule for a new speaker to put on
+/// stage (a view change costs Janus a renegotiation, so at most this often, and only when
+/// the speaker changed).
+const JANUS_VIEW_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why a run could not be carried out (a failed criterion is not an error: see
 /// [`RunReport::passed`]).
@@ -71,6 +92,89 @@ pub enum TargetOptions {
         /// Its bearer token, if it requires one.
         token: Option<String>,
     },
+    /// Janus 1.1's VideoRoom through its HTTP API (a room of its own for the run).
+    Janus {
+        /// The HTTP API, `http://IP:PORT/janus`.
+        url: String,
+    },
+}
+
+impl TargetOptions {
+    /// The target's name in the report.
+    pub fn report_name(&self) -> &'static str {
+        match self {
+            Self::RelaisColibri { .. } => "relais (Colibri2)",
+            Self::Janus { .. } => "janus (videoroom)",
+        }
+    }
+}
+
+/// The target of a run, built from [`TargetOptions`].
+#[derive(Debug, Clone)]
+enum RunTarget {
+    Colibri(Rc<ColibriTarget>),
+    Janus(Rc<JanusTarget>),
+}
+
+impl RunTarget {
+    fn new(options: &TargetOptions) -> Result<Self, RunError> {
+        Ok(match options {
+            TargetOptions::RelaisColibri { private_api, token } => {
+                let mut config = ColibriConfig::new(*private_api, &mut rand::rng());
+                config.token = token.clone();
+                Self::Colibri(Rc::new(ColibriTarget::new(config)))
+            }
+            TargetOptions::Janus { url } => {
+                let config = JanusConfig::from_url(url, &mut rand::rng())
+                    .map_err(|e| RunError::Local(format!("Janus URL: {e}")))?;
+                Self::Janus(Rc::new(JanusTarget::new(config)))
+            }
+        })
+    }
+
+    async fn leave(&self, endpoint_id: &str) -> Result<(), TargetError> {
+        match self {
+            Self::Colibri(target) => target.leave(endpoint_id).await,
+            Self::Janus(target) => target.leave(endpoint_id).await,
+        }
+    }
+
+    async fn end(&self) -> Result<(), TargetError> {
+        match self {
+            Self::Colibri(target) => target.end().await,
+            Self::Janus(target) => target.end().await,
+        }
+    }
+
+    /// Starts `who`'s signalling task.
+    fn spawn(&self, shared: &Rc<Shared>, who: Identity) -> tokio::task::JoinHandle<()> {
+        match self {
+            Self::Colibri(target) => tokio::task::spawn_local(participant_task(
+                Rc::clone(shared),
+                who,
+                Rc::clone(target),
+            )),
+            Self::Janus(target) => tokio::task::spawn_local(janus_person_task(
+                Rc::clone(shared),
+                who,
+                Rc::clone(target),
+            )),
+        }
+    }
+}
+
+/// What every signalling task of a run shares.
+#[derive(Debug)]
+struct Shared {
+    scenario: Scenario,
+    driver: Driver<MeetingApp>,
+    certificate: NodeCertificate,
+    local_ip: IpAddr,
+    roster: Rc<RefCell<Roster>>,
+    start: Instant,
+    replay: Option<Arc<ReplayCapture>>,
+    /// Who speaks when (Janus participants put the speaker on stage by it).
+    schedule: SpeakerSchedule,
 }
 
 /// How to run a scenario.
@@ -192,7 +296,8 @@ pub fn run_blocking(options: RunOptions) -> Result<RunReport, RunError> {
     local.block_on(&runtime, run(options))
 }
 
-/// Shared between the signalling tasks and the run.
+/// Shared between the signalling tasks and the run. A person is known by its receiving
+/// participant (the only one with Colibri2).
 #[derive(Debug, Default)]
 struct Roster {
     /// Who is in the meeting, and since when.
@@ -201,35 +306,66 @@ struct Roster {
     endpoints: HashMap<ParticipantId, String>,
     /// Participant by endpoint id.
     by_endpoint: HashMap<String, ParticipantId>,
+    /// A receiving participant's sending partner, when a person is two participants
+    /// (Janus).
+    partners: HashMap<ParticipantId, ParticipantId>,
     /// Endpoint ids that send video.
     video_endpoints: Vec<String>,
+    /// The endpoint id holding each place of the speaker schedule that sends video.
+    speaker_slots: HashMap<u32, String>,
     join_failures: Vec<String>,
     /// Participants that left (churn).
     left: u32,
 }
 
 impl Roster {
-    fn remove(&mut self, participant: ParticipantId) {
+    /// Takes `participant`'s person out; returns its participants (receiver first).
+    fn remove(&mut self, participant: ParticipantId) -> Vec<ParticipantId> {
         self.present.remove(&participant);
         if let Some(endpoint) = self.endpoints.remove(&participant) {
             self.by_endpoint.remove(&endpoint);
         }
         self.left += 1;
+        std::iter::once(participant)
+            .chain(self.partners.remove(&participant))
+            .collect()
+    }
+
+    /// Registers a person who joined: `receiver` measures, `sender` (if another
+    /// participant) sends.
+    fn add(&mut self, who: &Identity, receiver: ParticipantId, sender: Option<ParticipantId>) {
+        self.present.insert(receiver, (who.clone(), Instant::now()));
+        self.endpoints.insert(receiver, who.endpoint_id.clone());
+        self.by_endpoint.insert(who.endpoint_id.clone(), receiver);
+        if let Some(sender) = sender {
+            self.partners.insert(receiver, sender);
+        }
+    }
+
+    /// Whether the person of receiving participant `m` is connected: its transports are up.
+    fn connected(&self, app: &MeetingApp, m: ParticipantId) -> bool {
+        app.is_connected(m)
+            && self
+                .partners
+                .get(&m)
+                .is_none_or(|&sender| app.is_connected(sender))
     }
 }
 
-/// A participant leaves: the node is told, its transport closes, what it measured is kept.
+/// A person leaves: the node is told, its transports close, what it measured is kept.
 async fn leave_task(
-    participant: ParticipantId,
+    participants: Vec<ParticipantId>,
     endpoint_id: String,
-    target: Rc<ColibriTarget>,
+    target: RunTarget,
     driver: Driver<MeetingApp>,
     departed: Rc<RefCell<Vec<ReceiverMeasurements>>>,
 ) {
     let _ = tokio::time::timeout(Duration::from_secs(10), target.leave(&endpoint_id)).await;
-    let _ = driver.remove(participant);
-    if let Some(Some(measurements)) = driver.with(|app, _| app.remove_member(participant)) {
-        departed.borrow_mut().push(measurements);
+    for participant in participants {
+        let _ = driver.remove(participant);
+        if let Some(Some(measurements)) = driver.with(|app, _| app.remove_member(participant)) {
+            departed.borrow_mut().push(measurements);
+        }
     }
 }
 
@@ -249,17 +385,23 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     let measure_from = ramp_up + Duration::from_secs(2).min(window / 4);
     let end = ramp_up + window;
 
+    // Janus's VideoRoom does not accept abs-capture-time (so latency cannot be measured
+    // through it) and negotiates transport-cc on video only; ids and payload types are the
+    // same for both targets.
+    let janus = matches!(options.target, TargetOptions::Janus { .. });
+    let abs_capture_time = (!janus).then_some(ABS_CAPTURE_TIME_ID);
     let writer = RtpWriter::new(ExtensionIds {
         audio_level: scenario.audio.audio_level_ext.then_some(AUDIO_LEVEL_ID),
         transport_cc: Some(TRANSPORT_CC_ID),
-        abs_capture_time: Some(ABS_CAPTURE_TIME_ID),
+        abs_capture_time,
         ..ExtensionIds::default()
     })?;
     let format = MediaFormat {
         audio_pt: OPUS_PT,
         video_pt: VP8_PT,
         video_rtx_pt: VP8_RTX_PT,
-        abs_capture_time_id: Some(ABS_CAPTURE_TIME_ID),
+        abs_capture_time_id: abs_capture_time,
+        audio_transport_cc: !janus,
     };
     let measure = MeasureConfig {
         measure_from,
@@ -279,22 +421,26 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         async move { driver.run().await }
     });
 
-    let target = match &options.target {
-        TargetOptions::RelaisColibri { private_api, token } => {
-            let mut config = ColibriConfig::new(*private_api, &mut rand::rng());
-            config.token = token.clone();
-            Rc::new(ColibriTarget::new(config))
-        }
-    };
+    let target = RunTarget::new(&options.target)?;
     let certificate = NodeCertificate::generate()
         .map_err(|e| RunError::Local(format!("DTLS certificate: {e}")))?;
     let roster: Rc<RefCell<Roster>> = Rc::default();
     for index in 0..scenario.video_senders {
-        roster
-            .borrow_mut()
-            .video_endpoints
-            .push(identity(&scenario, index, index).endpoint_id);
+        let endpoint = identity(&scenario, index, index).endpoint_id;
+        let mut r = roster.borrow_mut();
+        r.video_endpoints.push(endpoint.clone());
+        r.speaker_slots.insert(index, endpoint);
     }
+    let shared = Rc::new(Shared {
+        scenario: scenario.clone(),
+        driver: driver.clone(),
+        certificate,
+        local_ip: options.local_ip,
+        roster: Rc::clone(&roster),
+        start,
+        replay: options.replay.clone(),
+        schedule: SpeakerSchedule::from_scenario(&scenario),
+    });
 
     // ---- joins, spread over the ramp-up ----
     let mut signalling: HashMap<u32, tokio::task::JoinHandle<()>> = HashMap::new();
@@ -339,20 +485,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 break;
             }
             let who = identity(&scenario, next_join, next_join);
-            signalling.insert(
-                next_join,
-                tokio::task::spawn_local(participant_task(
-                    scenario.clone(),
-                    who,
-                    Rc::clone(&target),
-                    driver.clone(),
-                    certificate.clone(),
-                    options.local_ip,
-                    Rc::clone(&roster),
-                    start,
-                    options.replay.clone(),
-                )),
-            );
+            signalling.insert(next_join, target.spawn(&shared, who));
             next_join += 1;
         }
         if let (Some(due), Some(interval), Some(churn)) =
@@ -374,11 +507,11 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
                         if let Some(task) = signalling.remove(&who.index) {
                             task.abort();
                         }
-                        roster.borrow_mut().remove(leaver);
+                        let leavers = roster.borrow_mut().remove(leaver);
                         tokio::task::spawn_local(leave_task(
-                            leaver,
+                            leavers,
                             who.endpoint_id.clone(),
-                            Rc::clone(&target),
+                            target.clone(),
                             driver.clone(),
                             Rc::clone(&departed),
                         ));
@@ -387,21 +520,10 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
                             let mut r = roster.borrow_mut();
                             r.video_endpoints.retain(|e| *e != who.endpoint_id);
                             r.video_endpoints.push(newcomer.endpoint_id.clone());
+                            r.speaker_slots
+                                .insert(who.slot, newcomer.endpoint_id.clone());
                         }
-                        signalling.insert(
-                            next_index,
-                            tokio::task::spawn_local(participant_task(
-                                scenario.clone(),
-                                newcomer,
-                                Rc::clone(&target),
-                                driver.clone(),
-                                certificate.clone(),
-                                options.local_ip,
-                                Rc::clone(&roster),
-                                start,
-                                options.replay.clone(),
-                            )),
-                        );
+                        signalling.insert(next_index, target.spawn(&shared, newcomer));
                         next_index += 1;
                     }
                 }
@@ -435,18 +557,27 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
             if now >= due {
                 progress_due = options.progress.map(|p| due + p);
                 let connected = driver
-                    .with(|app, _| app.members().filter(|&m| app.is_connected(m)).count())
+                    .with(|app, _| {
+                        let r = roster.borrow();
+                        app.members()
+                            .filter(|&m| app.receives(m) && r.connected(app, m))
+                            .count()
+                    })
                     .unwrap_or(0);
                 let last = rate_points.last().copied().unwrap_or_default();
                 let cpu = node_cpu_pct(&node_samples);
+                let latency = if abs_capture_time.is_some() {
+                    format!("p99 {:.1} ms", last.latency_p99_ms)
+                } else {
+                    "latency not measured".to_owned()
+                };
                 eprintln!(
-                    "[{:>4.0}s] participants {connected}/{} connected, received {:.0} pkt/s {:.1} Mbit/s, loss {:.3} %, p99 {:.1} ms{}",
+                    "[{:>4.0}s] participants {connected}/{} connected, received {:.0} pkt/s {:.1} Mbit/s, loss {:.3} %, {latency}{}",
                     elapsed.as_secs_f64(),
                     participants,
                     last.packets_per_s,
                     last.bits_per_s / 1e6,
                     last.loss_pct,
-                    last.latency_p99_ms,
                     cpu.map(|c| format!(", node CPU {c:.0} %")).unwrap_or_default(),
                 );
             }
@@ -464,14 +595,16 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     let collected = driver.with(|app, out| {
         app.finish(report_end);
         let stats = app.stats();
-        let members: Vec<ParticipantId> = app.members().collect();
+        let r = roster.borrow();
+        // People, by their receiving participant.
+        let members: Vec<ParticipantId> = app.members().filter(|&m| app.receives(m)).collect();
         let connected: Vec<ParticipantId> = members
             .iter()
             .copied()
-            .filter(|&m| app.is_connected(m))
+            .filter(|&m| r.connected(app, m))
             .collect();
         let mut participant_stats = Vec::new();
-        for &m in &members {
+        for m in app.members() {
             if let Some(p) = out.participant(m) {
                 participant_stats.push(*p.stats());
             }
@@ -645,7 +778,14 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
             let dt = (b.at_s - a.at_s).max(1e-3);
             let egress = match (a.packets_sent, b.packets_sent) {
                 (Some(x), Some(y)) => (y - x).max(0.0) / dt,
-                _ => 0.0,
+                // No metrics (Janus): what the receivers got in the last whole second.
+                _ => {
+                    let second = (b.at_s.floor() - 1.0).max(0.0);
+                    rate_points
+                        .iter()
+                        .find(|p| p.at_s == second)
+                        .map_or(0.0, |p| p.packets_per_s)
+                }
             };
             node_series.push(NodePoint {
                 at_s: b.at_s,
@@ -659,9 +799,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     let report = RunReport {
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         scenario: scenario.name.clone(),
-        target: match options.target {
-            TargetOptions::RelaisColibri { .. } => "relais (Colibri2)".to_owned(),
-        },
+        target: options.target.report_name().to_owned(),
         started_unix_s,
         participants,
         video_senders: scenario.video_senders,
@@ -726,58 +864,75 @@ fn self_cpu() -> Option<Duration> {
     crate::measure::parse_stat_cpu(&stat, 100).ok()
 }
 
+/// A participant with `config` on a new socket of `shared.local_ip`.
+async fn new_participant(
+    shared: &Shared,
+    config: ParticipantConfig,
+) -> Result<(Participant, tokio::net::UdpSocket), String> {
+    let socket = bind(shared.local_ip)
+        .await
+        .map_err(|e| format!("socket: {e}"))?;
+    let local = socket.local_addr().map_err(|e| format!("socket: {e}"))?;
+    let participant = Participant::new(
+        config,
+        local,
+        shared.certificate.clone(),
+        &mut rand::rng(),
+        Instant::now(),
+    )
+    .map_err(|e| format!("participant: {e}"))?;
+    Ok((participant, socket))
+}
+
+/// `who`'s sources, sent from `transport`.
+fn join_request(who: &Identity, transport: crate::participant::LocalTransport) -> JoinRequest {
+    JoinRequest {
+        endpoint_id: who.endpoint_id.clone(),
+        transport,
+        audio_ssrc: who.audio_ssrc,
+        video: (!who.video_ssrcs.is_empty()).then(|| crate::target::VideoSource {
+            ssrcs: who.video_ssrcs.clone(),
+            rtx_ssrcs: who.rtx_ssrcs.clone(),
+        }),
+    }
+}
+
+/// The view of a receiver with `stage` (an endpoint id, not `me`) on stage.
+fn view_with_stage(scenario: &Scenario, me: &str, stage: Option<&str>) -> View {
+    let on_stage = stage
+        .filter(|s| *s != me)
+        .map(|s| vec![video_source_name(s)])
+        .unwrap_or_default();
+    View::from_scenario(&scenario.view, on_stage)
+}
+
 /// One participant's signalling: join, connect, then follow its bridge channel (the view
 /// follows the dominant speaker; the node's sender constraints limit its camera).
-#[allow(clippy::too_many_arguments)]
-async fn participant_task(
-    scenario: Scenario,
-    who: Identity,
-    target: Rc<ColibriTarget>,
-    driver: Driver<MeetingApp>,
-    certificate: NodeCertificate,
-    local_ip: IpAddr,
-    roster: Rc<RefCell<Roster>>,
-    start: Instant,
-    replay: Option<Arc<ReplayCapture>>,
-) {
+async fn participant_task(shared: Rc<Shared>, who: Identity, target: Rc<ColibriTarget>) {
+    let scenario = &shared.scenario;
+    let driver = &shared.driver;
+    let roster = &shared.roster;
     let fail = |what: String| roster.borrow_mut().join_failures.push(what);
-    let socket = match bind(local_ip).await {
-        Ok(s) => s,
-        Err(e) => return fail(format!("socket: {e}")),
-    };
-    let local = match socket.local_addr() {
-        Ok(a) => a,
-        Err(e) => return fail(format!("socket: {e}")),
-    };
     let config = ParticipantConfig {
         transport_cc_id: Some(TRANSPORT_CC_ID),
         rtcp_ssrc: who.audio_ssrc.unwrap_or(0x2000_0000 + who.index),
         rtx_payload_types: vec![VP8_RTX_PT],
         ..ParticipantConfig::default()
     };
-    let participant =
-        match Participant::new(config, local, certificate, &mut rand::rng(), Instant::now()) {
-            Ok(p) => p,
-            Err(e) => return fail(format!("participant: {e}")),
-        };
-    let request = JoinRequest {
-        endpoint_id: who.endpoint_id.clone(),
-        transport: participant.local_transport(),
-        audio_ssrc: who.audio_ssrc,
-        video: (!who.video_ssrcs.is_empty()).then(|| crate::target::VideoSource {
-            ssrcs: who.video_ssrcs.clone(),
-            rtx_ssrcs: who.rtx_ssrcs.clone(),
-        }),
+    let (participant, socket) = match new_participant(&shared, config).await {
+        Ok(p) => p,
+        Err(e) => return fail(e),
     };
+    let request = join_request(&who, participant.local_transport());
     let joined = match target.join(&request).await {
         Ok(j) => j,
         Err(e) => return fail(format!("join: {e}")),
     };
     let media = match media_for(
-        &scenario,
+        scenario,
         &who,
-        Instant::now().saturating_duration_since(start),
-        replay.as_ref(),
+        Instant::now().saturating_duration_since(shared.start),
+        shared.replay.as_ref(),
     ) {
         Ok(m) => m,
         Err(e) => return fail(format!("media: {e}")),
@@ -786,12 +941,7 @@ async fn participant_task(
         return fail("driver busy".into());
     };
     let _ = driver.with(|app, _| app.add_member(id, media));
-    {
-        let mut r = roster.borrow_mut();
-        r.present.insert(id, (who.clone(), Instant::now()));
-        r.endpoints.insert(id, who.endpoint_id.clone());
-        r.by_endpoint.insert(who.endpoint_id.clone(), id);
-    }
+    roster.borrow_mut().add(&who, id, None);
     let remote = joined.remote.clone();
     match driver.with_participant(id, |p| p.set_remote(Instant::now(), remote)) {
         Some(Ok(())) => {}
@@ -802,13 +952,7 @@ async fn participant_task(
         Ok(c) => c,
         Err(e) => return fail(format!("bridge channel: {e}")),
     };
-    let view_of = |speaker: Option<&str>| {
-        let on_stage = speaker
-            .filter(|s| *s != who.endpoint_id)
-            .map(|s| vec![video_source_name(s)])
-            .unwrap_or_default();
-        View::from_scenario(&scenario.view, on_stage)
-    };
+    let view_of = |speaker: Option<&str>| view_with_stage(scenario, &who.endpoint_id, speaker);
     let video_endpoints: Vec<String> = roster.borrow().video_endpoints.clone();
     if channel.set_view(&view_of(None)).await.is_err() {
         return fail("bridge channel: the first view was refused".into());
@@ -837,6 +981,180 @@ async fn participant_task(
             }
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => break,
+        }
+    }
+}
+
+/// The camera a Janus client following the active speaker shows on stage at `t` (since the
+/// run's start): the first current speaker of the schedule, in slot order, who sends video
+/// and is not `me`. Janus has no dominant-speaker events; the schedule is what the speakers'
+/// audio levels would tell.
+fn scheduled_stage(shared: &Shared, me: &str, t: Duration) -> Option<String> {
+    if shared.scenario.view.on_stage == 0 {
+        return None;
+    }
+    let roster = shared.roster.borrow();
+    shared
+        .schedule
+        .speakers_at(t)
+        .filter_map(|slot| roster.speaker_slots.get(&slot))
+        .find(|endpoint| endpoint.as_str() != me)
+        .cloned()
+}
+
+/// The SSRCs Janus sends a subscription's streams with, and whose they are.
+fn subscription_owners(streams: &[SubscribedStream]) -> HashMap<u32, StreamOwner> {
+    let mut owners = HashMap::with_capacity(streams.len() * 2);
+    for stream in streams {
+        let Some(ssrc) = stream.ssrc else {
+            continue;
+        };
+        let kind = match stream.kind {
+            JanusKind::Audio => StreamKind::Audio,
+            JanusKind::Video => StreamKind::Video,
+            JanusKind::Other => continue,
+        };
+        owners.insert(
+            ssrc,
+            StreamOwner {
+                kind,
+                repairs: None,
+                sender: stream.feed,
+            },
+        );
+        if let (StreamKind::Video, Some(rtx)) = (kind, stream.rtx_ssrc) {
+            owners.insert(
+                rtx,
+                StreamOwner {
+                    kind,
+                    repairs: Some(ssrc),
+                    sender: stream.feed,
+                },
+            );
+        }
+    }
+    owners
+}
+
+/// One person's signalling on Janus: a sending participant on the publisher transport and
+/// a receiving one on the subscriber transport (both ICE controlling: Janus is ICE lite).
+/// The channel is polled for as long as the person stays (the subscription follows
+/// publishers joining and leaving); the receiver's SSRCs follow the subscription, and the
+/// view the speaker schedule (checked every [`JANUS_VIEW_INTERVAL`], changed only when the
+/// speaker did).
+async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTarget>) {
+    let scenario = &shared.scenario;
+    let driver = &shared.driver;
+    let roster = &shared.roster;
+    let fail = |what: String| roster.borrow_mut().join_failures.push(what);
+    let sender_config = ParticipantConfig {
+        ice: IceConfig::controlling(),
+        transport_cc_id: Some(TRANSPORT_CC_ID),
+        rtcp_ssrc: who.audio_ssrc.unwrap_or(0x2000_0000 + who.index),
+        rtx_payload_types: vec![VP8_RTX_PT],
+        ..ParticipantConfig::default()
+    };
+    let receiver_config = ParticipantConfig {
+        ice: IceConfig::controlling(),
+        // Janus sends no transport-wide numbers to subscribers it would want feedback on.
+        transport_cc_id: None,
+        rtcp_ssrc: 0x3000_0000 + who.index,
+        rtx_payload_types: vec![JANUS_SUBSCRIBER_RTX_PT],
+        ..ParticipantConfig::default()
+    };
+    let (sender, send_socket) = match new_participant(&shared, sender_config).await {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let (receiver, receive_socket) = match new_participant(&shared, receiver_config).await {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    target.set_receiver(&who.endpoint_id, receiver.local_transport());
+    let request = join_request(&who, sender.local_transport());
+    let joined = match target.join(&request).await {
+        Ok(j) => j,
+        Err(e) => return fail(format!("join: {e}")),
+    };
+    let media = match media_for(
+        scenario,
+        &who,
+        Instant::now().saturating_duration_since(shared.start),
+        shared.replay.as_ref(),
+    ) {
+        Ok(m) => m,
+        Err(e) => return fail(format!("media: {e}")),
+    };
+    let (Some(send_id), Some(receive_id)) = (
+        driver.add(sender, send_socket),
+        driver.add(receiver, receive_socket),
+    ) else {
+        return fail("driver busy".into());
+    };
+    let _ = driver.with(|app, _| {
+        app.add_sender(send_id, media);
+        app.add_receiver(receive_id, who.slot);
+    });
+    roster.borrow_mut().add(&who, receive_id, Some(send_id));
+    let remote = joined.remote.clone();
+    match driver.with_participant(send_id, |p| p.set_remote(Instant::now(), remote)) {
+        Some(Ok(())) => {}
+        Some(Err(e)) => return fail(format!("transport: {e}")),
+        None => return fail("driver busy".into()),
+    }
+    let mut channel = match target.open_channel(&joined).await {
+        Ok(c) => c,
+        Err(e) => return fail(format!("Janus channel: {e}")),
+    };
+    let since_start = || Instant::now().saturating_duration_since(shared.start);
+    let mut stage = scheduled_stage(&shared, &who.endpoint_id, since_start());
+    let view_of = |stage: Option<&str>| view_with_stage(scenario, &who.endpoint_id, stage);
+    if channel.set_view(&view_of(stage.as_deref())).await.is_err() {
+        return fail("Janus channel: the first view was refused".into());
+    }
+    let mut subscribed: Vec<SubscribedStream> = Vec::new();
+    let mut next_check = Instant::now() + JANUS_VIEW_INTERVAL;
+    loop {
+        match channel
+            .next_event_until(tokio::time::Instant::from_std(next_check))
+            .await
+        {
+            Ok(Some(TargetEvent::Other { class, .. })) if class == SUBSCRIBER_READY => {
+                let Some(remote) = channel.subscriber_remote().cloned() else {
+                    continue;
+                };
+                match driver.with_participant(receive_id, |p| p.set_remote(Instant::now(), remote))
+                {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => return fail(format!("transport: {e}")),
+                    None => return fail("driver busy".into()),
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) if channel.is_closed() => break,
+            Ok(None) => {}
+            Err(_) => break,
+        }
+        let now = Instant::now();
+        if now >= next_check {
+            next_check = now + JANUS_VIEW_INTERVAL;
+            let speaker = scheduled_stage(&shared, &who.endpoint_id, since_start());
+            if speaker != stage {
+                stage = speaker;
+                if channel.set_view(&view_of(stage.as_deref())).await.is_err() {
+                    break;
+                }
+            }
+        }
+        // The subscription changed (a view change, a publisher came or went): the receiver's
+        // SSRCs follow it.
+        if channel.subscribed_streams() != subscribed.as_slice() {
+            subscribed = channel.subscribed_streams().to_vec();
+            if std::env::var_os("LOADTEST_DEBUG").is_some() {
+                eprintln!("DEBUG janus {} subscribed {subscribed:?}", who.endpoint_id);
+            }
+            let owners = subscription_owners(&subscribed);
+            let _ = driver.with(|app, _| app.set_receiver_streams(receive_id, owners));
         }
     }
 }

@@ -628,6 +628,42 @@ impl JanusChannel {
         self.feed
     }
 
+    /// [`ViewChannel::next_event`], but waiting for Janus no later than `deadline`: `Ok(None)`
+    /// then, or once the channel closed ([`is_closed`](Self::is_closed) tells which). Only the
+    /// wait for Janus's next event is bounded; an event that arrived is handled to the end.
+    /// Use this, not a timeout around `next_event` (dropping that future half-way through
+    /// an exchange with Janus would lose its answer), to act on time between events, e.g. to
+    /// move the view to the current speaker.
+    pub async fn next_event_until(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<Option<TargetEvent>, TargetError> {
+        loop {
+            if let Some(event) = self.out.pop_front() {
+                return Ok(Some(event));
+            }
+            if self.closed {
+                return Ok(None);
+            }
+            // Waiting on the event queue is cancel-safe; handling the event is not.
+            let Ok(next) = tokio::time::timeout_at(deadline, self.events.next()).await else {
+                return Ok(None);
+            };
+            let Some(event) = next else {
+                self.closed = true;
+                continue;
+            };
+            if self.on_event(event).await? {
+                self.apply().await?;
+            }
+        }
+    }
+
+    /// Whether the channel ended (the session was destroyed or timed out).
+    pub fn is_closed(&self) -> bool {
+        self.closed && self.out.is_empty()
+    }
+
     fn deadline(&self) -> Instant {
         Instant::now() + self.timeout
     }
