@@ -19,6 +19,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 
+use relais_loadtest::impair::ImpairmentConfig;
 use relais_loadtest::media::{ReplayCapture, ReplayOptions};
 use relais_loadtest::report::{read_json, render_table, write_html, write_json, RunReport};
 use relais_loadtest::run::node::LocalNode;
@@ -90,6 +91,11 @@ struct Cli {
     /// relais captured on `lo`: clear headers, sizes and timing; nothing is decrypted).
     #[arg(long)]
     replay: Option<PathBuf>,
+    /// Impair every participant's traffic to and from the node, each direction, e.g.
+    /// `loss=2%,delay=40ms,jitter=10ms` (also burst=P/R, reorder=, dup=, rate=1mbit,
+    /// queue=50ms). Default: the scenario's `[network]` when it applies (hostsharing-lossy).
+    #[arg(long)]
+    impair: Option<String>,
     /// The address the participants' sockets bind to (default 127.0.0.1; with --target janus
     /// $JANUS_CLIENT_IP, as `scripts/janus run` sets it).
     #[arg(long)]
@@ -151,6 +157,24 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
+    let (impairment, impairment_label) = match &cli.impair {
+        Some(spec) => {
+            let config = ImpairmentConfig::parse_flags(spec)
+                .with_context(|| format!("--impair {spec:?}"))?;
+            (Some(config), spec.clone())
+        }
+        None if scenario.network.apply => {
+            let n = &scenario.network;
+            (
+                Some(ImpairmentConfig::from_network(n)),
+                format!(
+                    "loss={}%,delay={}ms,jitter={}ms",
+                    n.lossy_loss_pct, n.lossy_delay_ms, n.lossy_jitter_ms
+                ),
+            )
+        }
+        None => (None, String::new()),
+    };
     let replay = match &cli.replay {
         Some(path) => {
             let capture = ReplayCapture::read(path, &ReplayOptions::default())
@@ -187,6 +211,8 @@ fn main() -> anyhow::Result<()> {
                     node_metrics: None,
                     progress: (!cli.quiet).then_some(Duration::from_secs(5)),
                     replay: replay.clone(),
+                    impairment,
+                    impairment_label: impairment_label.clone(),
                 },
             ),
             (Some(private_api), None) => (
@@ -202,6 +228,8 @@ fn main() -> anyhow::Result<()> {
                     node_metrics: Some(private_api),
                     progress: (!cli.quiet).then_some(Duration::from_secs(5)),
                     replay: replay.clone(),
+                    impairment,
+                    impairment_label: impairment_label.clone(),
                 },
             ),
             (None, None) => {
@@ -226,6 +254,8 @@ fn main() -> anyhow::Result<()> {
                     node_metrics: Some(node.private),
                     progress: (!cli.quiet).then_some(Duration::from_secs(5)),
                     replay: replay.clone(),
+                    impairment,
+                    impairment_label: impairment_label.clone(),
                 };
                 (Some(node), options)
             }

@@ -308,6 +308,15 @@ impl MeetingApp {
         if let Some(name) = &member.media.video_source_name {
             self.video_sources.remove(name);
         }
+        // Its camera stopped because it left: no receiver saw a freeze.
+        if let Some(video) = &member.media.video {
+            let layers = video.layers();
+            for other in self.members.values_mut() {
+                for layer in &layers {
+                    other.measurements.pause(layer.ssrc);
+                }
+            }
+        }
         member.receives.then_some(member.measurements)
     }
 

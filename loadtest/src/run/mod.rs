@@ -30,6 +30,7 @@ use relais_transport::ice::IceConfig;
 
 use rand::{Rng, SeedableRng};
 
+use crate::impair::ImpairmentConfig;
 use crate::measure::{
     evaluate, Bound, ExpectedStreams, LatencyHistogram, LossyCriteria, MeasureConfig, NtpEpoch,
     ReceiverMeasurements, RunMeasurements, StreamKind,
@@ -38,7 +39,7 @@ use crate::media::{
     derive_seed, AudioConfig, AudioSource, ExtensionIds, ReplayCapture, ReplayConfig, ReplaySource,
     RtpWriter, RtxStream, SpeakerSchedule, VideoConfig, VideoSource,
 };
-use crate::participant::driver::bind;
+use crate::participant::driver::{bind, impairment_seed};
 use crate::participant::{Driver, Participant, ParticipantConfig, ParticipantId};
 use crate::report::{
     CriterionOutcome, LatencyMs, LoadGeneratorTotals, NodePoint, NodeTotals, RatePoint,
@@ -175,6 +176,20 @@ struct Shared {
     replay: Option<Arc<ReplayCapture>>,
     /// Who speaks when (Janus participants put the speaker on stage by it).
     schedule: SpeakerSchedule,
+    /// The impairment between every participant and the node (both directions).
+    impairment: Option<ImpairmentConfig>,
+}
+
+impl Shared {
+    /// Puts the run's impairment on `participant` (before its transport starts, so ICE and
+    /// DTLS cross it too).
+    fn impair(&self, participant: ParticipantId, who: &Identity) {
+        if let Some(config) = self.impairment {
+            let seed = impairment_seed(self.scenario.seed, u64::from(who.index));
+            self.driver
+                .set_impairment(participant, config, config, seed);
+        }
+    }
 }
 
 /// How to run a scenario.
@@ -194,6 +209,11 @@ pub struct RunOptions {
     pub progress: Option<Duration>,
     /// Video senders replay this capture's video streams instead of the synthetic model.
     pub replay: Option<Arc<ReplayCapture>>,
+    /// Impairment between every participant and the node, each direction (the lossy
+    /// scenario's `[network]`, or `--impair`); `None` or transparent: none.
+    pub impairment: Option<ImpairmentConfig>,
+    /// How the impairment was given, for the report (e.g. `loss=2%,delay=40ms`).
+    pub impairment_label: String,
 }
 
 /// One participant's identity in the run.
@@ -403,8 +423,15 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         abs_capture_time_id: abs_capture_time,
         audio_transport_cc: !janus,
     };
+    // A packet from one participant to another crosses two impairment stages (the sender's
+    // up and the receiver's down): latency is what the node adds on top.
+    let impairment_delay = options
+        .impairment
+        .filter(|c| !c.is_transparent())
+        .map_or(Duration::ZERO, |c| c.delay * 2);
     let measure = MeasureConfig {
         measure_from,
+        impairment_delay,
         ..MeasureConfig::default()
     };
     let app = MeetingApp::new(
@@ -440,6 +467,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         start,
         replay: options.replay.clone(),
         schedule: SpeakerSchedule::from_scenario(&scenario),
+        impairment: options.impairment.filter(|c| !c.is_transparent()),
     });
 
     // ---- joins, spread over the ramp-up ----
@@ -805,7 +833,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         video_senders: scenario.video_senders,
         ramp_up_s: ramp_up.as_secs_f64(),
         duration_s: window.as_secs_f64(),
-        impairment: String::new(),
+        impairment: options.impairment_label.clone(),
         criteria,
         passed,
         receive,
@@ -940,6 +968,7 @@ async fn participant_task(shared: Rc<Shared>, who: Identity, target: Rc<ColibriT
     let Some(id) = driver.add(participant, socket) else {
         return fail("driver busy".into());
     };
+    shared.impair(id, &who);
     let _ = driver.with(|app, _| app.add_member(id, media));
     roster.borrow_mut().add(&who, id, None);
     let remote = joined.remote.clone();
@@ -1091,6 +1120,8 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
     ) else {
         return fail("driver busy".into());
     };
+    shared.impair(send_id, &who);
+    shared.impair(receive_id, &who);
     let _ = driver.with(|app, _| {
         app.add_sender(send_id, media);
         app.add_receiver(receive_id, who.slot);
