@@ -20,6 +20,7 @@ pub mod node;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -491,6 +492,12 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     let mut window_start: Option<(NodeSample, Duration)> = None;
     let self_cpu_at = |_: ()| self_cpu();
     let mut progress_due = options.progress.map(|p| start + p);
+    // On a terminal, a progress bar with the live figures; elsewhere (CI, a pipe) a status
+    // line every `progress` interval.
+    let bar = options
+        .progress
+        .filter(|_| std::io::stderr().is_terminal())
+        .map(|_| progress_bar(end));
     let mut next_join = 0u32;
     let mut rate_points: Vec<RatePoint> = Vec::new();
     let mut window_latency = LatencyHistogram::new();
@@ -599,18 +606,30 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 } else {
                     "latency not measured".to_owned()
                 };
-                eprintln!(
-                    "[{:>4.0}s] participants {connected}/{} connected, received {:.0} pkt/s {:.1} Mbit/s, loss {:.3} %, {latency}{}",
-                    elapsed.as_secs_f64(),
+                let status = format!(
+                    "participants {connected}/{} connected, received {:.0} pkt/s {:.1} Mbit/s, loss {:.3} %, {latency}{}",
                     participants,
                     last.packets_per_s,
                     last.bits_per_s / 1e6,
                     last.loss_pct,
                     cpu.map(|c| format!(", node CPU {c:.0} %")).unwrap_or_default(),
                 );
+                match &bar {
+                    Some(bar) => {
+                        bar.set_position(elapsed.as_secs());
+                        bar.set_message(status);
+                    }
+                    None => eprintln!("[{:>4.0}s] {status}", elapsed.as_secs_f64()),
+                }
             }
         }
+        if let Some(bar) = &bar {
+            bar.set_position(elapsed.as_secs());
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
     }
     let elapsed = start.elapsed();
     // ---- the window is over: measure, then leave ----
@@ -876,6 +895,17 @@ fn rate_point(second: u64, figures: &meeting::SecondFigures, participants: u32) 
         latency_p99_ms: summary.p99_us as f64 / 1000.0,
         participants,
     }
+}
+
+/// The run's progress bar: seconds of ramp-up and window, and the live figures.
+fn progress_bar(end: Duration) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(end.as_secs());
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} s  {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
 }
 
 fn node_cpu_pct(samples: &[NodeSample]) -> Option<f64> {
