@@ -709,8 +709,9 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         });
     }
     let _ = audio_present;
-    for (n, measurements) in departed.borrow_mut().iter_mut().enumerate() {
-        measurements.finish(report_end);
+    // A participant that left stopped receiving then: its streams are not ended at the end
+    // of the run (that would count the rest of the run as a freeze).
+    for (n, measurements) in departed.borrow().iter().enumerate() {
         let id = u32::MAX - n as u32;
         run_measurements.add_receiver(id, measurements, ExpectedStreams::default());
     }
