@@ -199,10 +199,20 @@ async fn handshake_survives_any_single_lost_datagram() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn gcm_preferred_when_both_offer_both_orders() {
-    // Client prefers CM but offers GCM too: the server picks by the client's order.
+async fn the_servers_preference_wins_when_both_offer_both() {
+    // The client prefers GCM, the server CM: the server chooses among what is offered.
     let cm_first = [SrtpProfile::Aes128CmHmacSha1_80, SrtpProfile::AeadAes128Gcm];
     let mut p = start_pair(config(&SrtpProfile::ALL), config(&cm_first), None, None);
+    let (c, s) = pump(&mut p.client, &mut p.server, &[]).await;
+    assert_matching(&c.unwrap(), &s.unwrap(), SrtpProfile::Aes128CmHmacSha1_80);
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_prefers_gcm_when_the_client_lists_cm_first() {
+    // What Chromium offers (SHA1_80 first): the node as DTLS server chooses by its own
+    // preference among the offered profiles, GCM.
+    let cm_first = [SrtpProfile::Aes128CmHmacSha1_80, SrtpProfile::AeadAes128Gcm];
+    let mut p = start_pair(config(&cm_first), config(&SrtpProfile::ALL), None, None);
     let (c, s) = pump(&mut p.client, &mut p.server, &[]).await;
     assert_matching(&c.unwrap(), &s.unwrap(), SrtpProfile::AeadAes128Gcm);
 }

@@ -41,6 +41,9 @@ pub(super) fn bump(counter: &AtomicU64) {
 /// it when an epoch-0 handshake record arrives (at most once per [`RESEND_MIN_INTERVAL`]).
 pub(super) struct HandshakeConn {
     pub(super) inbound: Mutex<mpsc::Receiver<Vec<u8>>>,
+    /// Datagrams taken from `inbound` before the DTLS connection started (the server reads
+    /// the ClientHello's SRTP offer first); handed to the connection before the others.
+    pub(super) first: std::sync::Mutex<std::collections::VecDeque<Vec<u8>>>,
     pub(super) outbound: mpsc::Sender<Vec<u8>>,
     pub(super) counters: Arc<Counters>,
     pub(super) is_server: bool,
@@ -70,7 +73,12 @@ impl HandshakeConn {
     async fn recv_inner(&self, buf: &mut [u8]) -> Result<usize, UtilError> {
         let mut inbound = self.inbound.lock().await;
         loop {
-            let Some(datagram) = inbound.recv().await else {
+            let first = self.first.lock().ok().and_then(|mut f| f.pop_front());
+            let received = match first {
+                Some(datagram) => Some(datagram),
+                None => inbound.recv().await,
+            };
+            let Some(datagram) = received else {
                 // The handle is gone. Returning an error here would make the dtls crate's
                 // reader loop spin (it retries every error but a fatal alert); the handshake
                 // task notices the dropped handle itself and drops the DTLS connection,

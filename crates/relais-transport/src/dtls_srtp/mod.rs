@@ -66,10 +66,14 @@
 //! RSA either way (the CertificateRequest lists both; rsa_pkcs1_sha256/384/512 and
 //! ecdsa_secp256r1_sha256 etc. are accepted).
 //!
-//! SRTP profile: the DTLS server picks the first of the client's `use_srtp` profiles that it
-//! supports, so relais' preference order ([`DtlsSrtpConfig::profiles`], AEAD_AES_128_GCM
-//! first) decides when relais is the client; when it is the server, the client's order does.
+//! SRTP profile: relais' preference order ([`DtlsSrtpConfig::profiles`], AEAD_AES_128_GCM
+//! first) decides either way. As client it is the order of its `use_srtp` offer. As server,
+//! the dtls crate would take the first of the client's profiles it supports, and browsers
+//! list AES_CM_128_HMAC_SHA1_80 first: so the server reads the client's first flight itself
+//! (Chromium's ClientHello comes in two fragments), narrows its configuration to the most
+//! preferred profile offered, then hands the datagrams to the DTLS connection.
 
+mod client_hello;
 mod conn;
 mod fingerprint;
 
@@ -272,6 +276,7 @@ impl DtlsSrtpHandshake {
             outbound: transmit_tx,
             counters: Arc::clone(&counters),
             is_server: role == DtlsRole::Server,
+            first: std::sync::Mutex::new(std::collections::VecDeque::new()),
             completed: AtomicBool::new(false),
             final_flight: std::sync::Mutex::new(FinalFlight::default()),
         });
@@ -490,10 +495,55 @@ struct Task {
     counters: Arc<Counters>,
 }
 
+/// The IANA number of a protection profile (RFC 5764 §4.1.2, RFC 7714).
+fn profile_id(profile: SrtpProfile) -> u16 {
+    match profile {
+        SrtpProfile::Aes128CmHmacSha1_80 => 0x0001,
+        SrtpProfile::AeadAes128Gcm => 0x0007,
+    }
+}
+
+/// Most client datagrams read before the DTLS connection starts (a ClientHello in more
+/// fragments than this is left to the `dtls` crate's own choice).
+const MAX_CLIENT_HELLO_DATAGRAMS: usize = 4;
+
+/// As server: reads the client's first flight and, when it is a ClientHello with an SRTP
+/// offer, narrows the configuration to our most preferred profile among those offered (the
+/// `dtls` crate would take the client's first). The datagrams read are kept for the
+/// connection. `None`: the handle was dropped.
+async fn prefer_our_profile(
+    conn: &HandshakeConn,
+    dtls_config: &mut Config,
+    profiles: &[SrtpProfile],
+) -> Option<()> {
+    let mut assembly = client_hello::ClientHelloAssembly::default();
+    let mut read = Vec::new();
+    {
+        let mut inbound = conn.inbound.lock().await;
+        while read.len() < MAX_CLIENT_HELLO_DATAGRAMS {
+            let datagram = inbound.recv().await?;
+            let complete = assembly.push(&datagram);
+            read.push(datagram);
+            if complete || assembly.has_failed() {
+                break;
+            }
+        }
+    }
+    if let Some(offered) = assembly.offered_srtp_profiles() {
+        if let Some(&chosen) = profiles.iter().find(|p| offered.contains(&profile_id(**p))) {
+            dtls_config.srtp_protection_profiles = vec![dtls_profile(chosen)];
+        }
+    }
+    if let Ok(mut first) = conn.first.lock() {
+        first.extend(read);
+    }
+    Some(())
+}
+
 async fn run(t: Task) {
     let Task {
         conn,
-        dtls_config,
+        mut dtls_config,
         role,
         expected,
         profiles,
@@ -504,8 +554,27 @@ async fn run(t: Task) {
         counters,
     } = t;
     let is_client = role == DtlsRole::Client;
-    let handshake = tokio::time::timeout(
-        timeout,
+    let deadline = tokio::time::Instant::now() + timeout;
+    if !is_client && profiles.len() > 1 {
+        let offer = tokio::time::timeout_at(
+            deadline,
+            prefer_our_profile(&conn, &mut dtls_config, &profiles),
+        );
+        let read = tokio::select! {
+            r = offer => r,
+            _ = &mut shutdown => return,
+        };
+        match read {
+            Err(_elapsed) => {
+                let _ = outcome.send(Err(DtlsSrtpError::Timeout(timeout)));
+                return;
+            }
+            Ok(None) => return, // the handle is gone
+            Ok(Some(())) => {}
+        }
+    }
+    let handshake = tokio::time::timeout_at(
+        deadline,
         DTLSConn::new(Arc::clone(&conn) as _, dtls_config, is_client, None),
     );
     // Dropping the handshake future (shutdown, handle dropped) drops the DTLS connection,
