@@ -23,7 +23,7 @@ use relais_loadtest::impair::ImpairmentConfig;
 use relais_loadtest::media::{ReplayCapture, ReplayOptions};
 use relais_loadtest::report::{read_json, render_table, write_html, write_json, RunReport};
 use relais_loadtest::run::node::LocalNode;
-use relais_loadtest::run::{floor, run, RunOptions, TargetOptions};
+use relais_loadtest::run::{floor, run, ImpairmentDirection, RunOptions, TargetOptions};
 use relais_loadtest::scenario::Scenario;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -32,6 +32,26 @@ enum TargetKind {
     Relais,
     /// Janus 1.1's VideoRoom through its HTTP API (as janus.js drives it).
     Janus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Direction {
+    /// Both ways.
+    Both,
+    /// Participants to node.
+    Up,
+    /// Node to participants.
+    Down,
+}
+
+impl From<Direction> for ImpairmentDirection {
+    fn from(d: Direction) -> Self {
+        match d {
+            Direction::Both => Self::Both,
+            Direction::Up => Self::Up,
+            Direction::Down => Self::Down,
+        }
+    }
 }
 
 /// Real-protocol load generator for relais: simulated WebRTC participants (ICE, DTLS,
@@ -96,6 +116,10 @@ struct Cli {
     /// queue=50ms). Default: the scenario's `[network]` when it applies (hostsharing-lossy).
     #[arg(long)]
     impair: Option<String>,
+    /// Which directions the impairment acts on: both, up (participants to node) or down
+    /// (node to participants).
+    #[arg(long, value_enum, default_value = "both")]
+    impair_direction: Direction,
     /// The address the participants' sockets bind to (default 127.0.0.1; with --target janus
     /// $JANUS_CLIENT_IP, as `scripts/janus run` sets it).
     #[arg(long)]
@@ -213,6 +237,7 @@ fn main() -> anyhow::Result<()> {
                     replay: replay.clone(),
                     impairment,
                     impairment_label: impairment_label.clone(),
+                    impairment_direction: cli.impair_direction.into(),
                 },
             ),
             (Some(private_api), None) => (
@@ -230,6 +255,7 @@ fn main() -> anyhow::Result<()> {
                     replay: replay.clone(),
                     impairment,
                     impairment_label: impairment_label.clone(),
+                    impairment_direction: cli.impair_direction.into(),
                 },
             ),
             (None, None) => {
@@ -256,6 +282,7 @@ fn main() -> anyhow::Result<()> {
                     replay: replay.clone(),
                     impairment,
                     impairment_label: impairment_label.clone(),
+                    impairment_direction: cli.impair_direction.into(),
                 };
                 (Some(node), options)
             }

@@ -177,8 +177,10 @@ struct Shared {
     replay: Option<Arc<ReplayCapture>>,
     /// Who speaks when (Janus participants put the speaker on stage by it).
     schedule: SpeakerSchedule,
-    /// The impairment between every participant and the node (both directions).
+    /// The impairment between every participant and the node.
     impairment: Option<ImpairmentConfig>,
+    /// Which directions it applies to.
+    impairment_direction: ImpairmentDirection,
 }
 
 impl Shared {
@@ -187,8 +189,13 @@ impl Shared {
     fn impair(&self, participant: ParticipantId, who: &Identity) {
         if let Some(config) = self.impairment {
             let seed = impairment_seed(self.scenario.seed, u64::from(who.index));
-            self.driver
-                .set_impairment(participant, config, config, seed);
+            let none = ImpairmentConfig::default();
+            let (up, down) = match self.impairment_direction {
+                ImpairmentDirection::Both => (config, config),
+                ImpairmentDirection::Up => (config, none),
+                ImpairmentDirection::Down => (none, config),
+            };
+            self.driver.set_impairment(participant, up, down, seed);
         }
     }
 }
@@ -215,6 +222,20 @@ pub struct RunOptions {
     pub impairment: Option<ImpairmentConfig>,
     /// How the impairment was given, for the report (e.g. `loss=2%,delay=40ms`).
     pub impairment_label: String,
+    /// Which directions the impairment applies to.
+    pub impairment_direction: ImpairmentDirection,
+}
+
+/// Which way the impairment acts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ImpairmentDirection {
+    /// Participant to node and node to participant.
+    #[default]
+    Both,
+    /// Participant to node only (what the node receives).
+    Up,
+    /// Node to participant only (what the node sends).
+    Down,
 }
 
 /// One participant's identity in the run.
@@ -426,10 +447,13 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     };
     // A packet from one participant to another crosses two impairment stages (the sender's
     // up and the receiver's down): latency is what the node adds on top.
-    let impairment_delay = options
-        .impairment
-        .filter(|c| !c.is_transparent())
-        .map_or(Duration::ZERO, |c| c.delay * 2);
+    let impairment_delay = options.impairment.filter(|c| !c.is_transparent()).map_or(
+        Duration::ZERO,
+        |c| match options.impairment_direction {
+            ImpairmentDirection::Both => c.delay * 2,
+            ImpairmentDirection::Up | ImpairmentDirection::Down => c.delay,
+        },
+    );
     let measure = MeasureConfig {
         measure_from,
         impairment_delay,
@@ -469,6 +493,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         replay: options.replay.clone(),
         schedule: SpeakerSchedule::from_scenario(&scenario),
         impairment: options.impairment.filter(|c| !c.is_transparent()),
+        impairment_direction: options.impairment_direction,
     });
 
     // ---- joins, spread over the ramp-up ----
@@ -662,6 +687,18 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     let Some((meeting_stats, members, connected, participant_stats, seconds)) = collected else {
         return Err(RunError::Local("the driver's state was busy".into()));
     };
+    if std::env::var_os("LOADTEST_DEBUG").is_some() {
+        eprintln!("DEBUG meeting {meeting_stats:?}");
+        let nacks: u64 = participant_stats
+            .iter()
+            .map(|s| s.rtcp_received_by_kind.nacks)
+            .sum();
+        let plis: u64 = participant_stats
+            .iter()
+            .map(|s| s.rtcp_received_by_kind.plis)
+            .sum();
+        eprintln!("DEBUG participants received NACK {nacks} PLI {plis}");
+    }
     for (second, figures) in seconds {
         if Duration::from_secs(second) >= measure_from {
             window_latency.add(&figures.latency);
