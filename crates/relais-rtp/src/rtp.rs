@@ -328,6 +328,20 @@ pub struct Extensions<'a> {
     cursor: ElementCursor<'a>,
 }
 
+impl<'a> Extensions<'a> {
+    /// The elements of an extension block read on its own: its "defined by profile" value
+    /// and its data (after the 4-byte block header). For headers whose payload cannot be
+    /// validated, e.g. SRTP, where the padding count sits in the encrypted part. Empty for
+    /// a profile that is not RFC 8285; elements past the end of `data` are not returned.
+    pub fn from_block(profile: u16, data: &'a [u8]) -> Self {
+        let form = ExtensionForm::from_profile(profile);
+        let data = if form.is_some() { data } else { &[] };
+        Self {
+            cursor: ElementCursor::new(data, form.unwrap_or(ExtensionForm::OneByte), 0),
+        }
+    }
+}
+
 impl<'a> Iterator for Extensions<'a> {
     type Item = (u8, &'a [u8]);
 
@@ -529,14 +543,9 @@ impl<B: AsRef<[u8]>> RtpPacket<B> {
     /// The RFC 8285 header-extension elements as `(id, value)` pairs.
     #[inline]
     pub fn extensions(&self) -> Extensions<'_> {
-        let form = self.extension_form();
-        let data = if form.is_some() {
-            self.extension_data()
-        } else {
-            &[]
-        };
-        Extensions {
-            cursor: ElementCursor::new(data, form.unwrap_or(ExtensionForm::OneByte), 0),
+        match self.extension_profile() {
+            Some(profile) => Extensions::from_block(profile, self.extension_data()),
+            None => Extensions::from_block(0, &[]),
         }
     }
 

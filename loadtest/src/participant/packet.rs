@@ -2,7 +2,7 @@
 //! header and its extensions travel in the clear, so a load generator reads them from the
 //! ciphertext and authenticates only a sample of the packets.
 
-use relais_rtp::rtp::{ONE_BYTE_PROFILE, TWO_BYTE_PROFILE};
+use relais_rtp::rtp::Extensions;
 
 /// Whether a received packet was authenticated and decrypted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,41 +69,7 @@ impl<'a> ReceivedRtp<'a> {
 
 /// The value of extension `id` in an extension block of `profile` with `data`.
 pub(crate) fn find_extension(profile: Option<u16>, data: &[u8], id: u8) -> Option<&[u8]> {
-    let two_byte = match profile? {
-        ONE_BYTE_PROFILE => false,
-        profile if profile & 0xFFF0 == TWO_BYTE_PROFILE => true,
-        _ => return None,
-    };
-    extension_value(data, two_byte, id)
-}
-
-/// Walks RFC 8285 elements in `data` for `id`. Malformed data ends the walk (no value).
-fn extension_value(data: &[u8], two_byte: bool, id: u8) -> Option<&[u8]> {
-    let mut at = 0usize;
-    while at < data.len() {
-        let first = *data.get(at)?;
-        if first == 0 {
-            // Padding between elements.
-            at += 1;
-            continue;
-        }
-        let (element_id, value_len, header) = if two_byte {
-            (first, usize::from(*data.get(at + 1)?), 2)
-        } else {
-            let element_id = first >> 4;
-            if element_id == 15 {
-                // RFC 8285 §4.2: id 15 stops the processing of the block.
-                return None;
-            }
-            (element_id, usize::from(first & 0x0F) + 1, 1)
-        };
-        let value = data.get(at + header..at + header + value_len)?;
-        if element_id == id {
-            return Some(value);
-        }
-        at += header + value_len;
-    }
-    None
+    Extensions::from_block(profile?, data).find_map(|(found, value)| (found == id).then_some(value))
 }
 
 /// The clear header fields of an (S)RTP datagram, `None` if it is no valid RTP header.
@@ -156,23 +122,39 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::*;
+    use relais_rtp::rtp::{ONE_BYTE_PROFILE, TWO_BYTE_PROFILE};
 
     #[test]
     fn one_byte_extensions_are_found() {
         // id 1 (1 byte), padding, id 5 (2 bytes).
         let data = [0x10, 0xAA, 0x00, 0x51, 0x12, 0x34, 0x00, 0x00];
-        assert_eq!(extension_value(&data, false, 1), Some(&[0xAA][..]));
-        assert_eq!(extension_value(&data, false, 5), Some(&[0x12, 0x34][..]));
-        assert_eq!(extension_value(&data, false, 3), None);
+        assert_eq!(
+            find_extension(Some(ONE_BYTE_PROFILE), &data, 1),
+            Some(&[0xAA][..])
+        );
+        assert_eq!(
+            find_extension(Some(ONE_BYTE_PROFILE), &data, 5),
+            Some(&[0x12, 0x34][..])
+        );
+        assert_eq!(find_extension(Some(ONE_BYTE_PROFILE), &data, 3), None);
         // Truncated value: nothing, no panic.
-        assert_eq!(extension_value(&[0x53, 0x01], false, 5), None);
+        assert_eq!(
+            find_extension(Some(ONE_BYTE_PROFILE), &[0x53, 0x01], 5),
+            None
+        );
     }
 
     #[test]
     fn two_byte_extensions_are_found() {
         let data = [0x07, 0x03, 1, 2, 3, 0x00, 0x09, 0x00];
-        assert_eq!(extension_value(&data, true, 7), Some(&[1, 2, 3][..]));
-        assert_eq!(extension_value(&data, true, 9), Some(&[][..]));
+        assert_eq!(
+            find_extension(Some(TWO_BYTE_PROFILE), &data, 7),
+            Some(&[1, 2, 3][..])
+        );
+        assert_eq!(
+            find_extension(Some(TWO_BYTE_PROFILE), &data, 9),
+            Some(&[][..])
+        );
     }
 
     #[test]

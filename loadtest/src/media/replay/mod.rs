@@ -51,7 +51,8 @@ use relais_rtp::extensions::AudioLevel;
 pub use pcap::FrameCounts;
 pub use source::{ReplayConfig, ReplayLayer, ReplaySource, LOOP_GAP};
 
-use rtp::{ClearHeader, Demux};
+use relais_rtp::demux::{classify, DatagramKind};
+use rtp::ClearHeader;
 
 /// SRTP authentication tag length of AEAD_AES_128_GCM (RFC 7714), the profile relais
 /// prefers when it chooses.
@@ -307,7 +308,7 @@ impl ReplayCapture {
             if options
                 .destination_port
                 .is_some_and(|port| port != datagram.destination_port)
-                || rtp::demux(datagram.payload) != Demux::Rtp
+                || classify(datagram.payload) != DatagramKind::Rtp
             {
                 return;
             }

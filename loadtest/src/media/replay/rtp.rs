@@ -1,31 +1,11 @@
 //! The clear part of an SRTP packet: the RTP header with its CSRCs and header extensions
-//! (RFC 3711 §3.1 encrypts only the payload), and the classification of a UDP payload by
-//! its first bytes (RFC 7983 demultiplexing, RFC 5761 RTP/RTCP).
+//! (RFC 3711 §3.1 encrypts only the payload), from a capture that may have cut the packet.
+
+use relais_rtp::rtp::Extensions;
 
 /// Most one-byte extension values kept per packet: audio level, and room for the other
 /// one-byte extensions that share the header with it (mid "0", a VAD or orientation flag).
 pub(super) const MAX_SHORT_EXTENSIONS: usize = 6;
-
-/// What a UDP payload is, from its first two bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Demux {
-    /// RTP (or SRTP): first byte 128–191 and a second byte outside the RTCP range.
-    Rtp,
-    /// RTCP (or SRTCP): first byte 128–191, packet type 192–223.
-    Rtcp,
-    /// STUN, DTLS, TURN channel data, anything else.
-    Other,
-}
-
-/// RFC 7983 §7: 128–191 is RTP/RTCP; RFC 5761 §4: packet types 192–223 are RTCP (an RTP
-/// payload type there with the marker bit would be ambiguous, so none is assigned).
-pub(super) fn demux(payload: &[u8]) -> Demux {
-    match payload.first_chunk::<2>() {
-        Some([128..=191, 192..=223]) => Demux::Rtcp,
-        Some([128..=191, _]) => Demux::Rtp,
-        _ => Demux::Other,
-    }
-}
 
 /// The clear RTP header of one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,10 +66,10 @@ pub(super) fn parse(captured: &[u8], length: usize) -> Option<ClearHeader> {
         header.header_len = start + block_len;
         let block = captured.get(start..).unwrap_or(&[]);
         let block = block.get(..block_len).unwrap_or(block);
-        if profile == 0xBEDE {
-            read_one_byte_elements(block, &mut header);
-        } else if profile & 0xFFF0 == 0x1000 {
-            read_two_byte_elements(block, &mut header);
+        for (id, value) in Extensions::from_block(profile, block) {
+            if let [byte] = *value {
+                push_short(&mut header, id, byte);
+            }
         }
     }
     (header.header_len <= length).then_some(header)
@@ -102,45 +82,6 @@ fn push_short(header: &mut ClearHeader, id: u8, value: u8) {
     {
         *slot = (id, value);
         header.short_extension_count += 1;
-    }
-}
-
-/// RFC 8285 §4.2: `id(4) len-1(4)` then the value; id 0 is a padding byte, 15 stops.
-fn read_one_byte_elements(mut block: &[u8], header: &mut ClearHeader) {
-    while let Some((&first, rest)) = block.split_first() {
-        let id = first >> 4;
-        if id == 0 {
-            block = rest;
-            continue;
-        }
-        if id == 15 {
-            return;
-        }
-        let len = usize::from(first & 0x0F) + 1;
-        let Some(value) = rest.get(..len) else { return };
-        if let [byte] = *value {
-            push_short(header, id, byte);
-        }
-        block = rest.get(len..).unwrap_or(&[]);
-    }
-}
-
-/// RFC 8285 §4.3: `id(8) len(8)` then the value; id 0 is a padding byte.
-fn read_two_byte_elements(mut block: &[u8], header: &mut ClearHeader) {
-    while let Some((&id, rest)) = block.split_first() {
-        if id == 0 {
-            block = rest;
-            continue;
-        }
-        let Some((&len, rest)) = rest.split_first() else {
-            return;
-        };
-        let len = usize::from(len);
-        let Some(value) = rest.get(..len) else { return };
-        if let [byte] = *value {
-            push_short(header, id, byte);
-        }
-        block = rest.get(len..).unwrap_or(&[]);
     }
 }
 
@@ -184,13 +125,15 @@ mod tests {
         assert_eq!(header.short_extension(7), None);
     }
 
+    /// What the capture reader keeps: relais-rtp's classification, RTP only.
     #[test]
     fn demultiplexes() {
-        assert_eq!(demux(&[0x80, 111]), Demux::Rtp);
-        assert_eq!(demux(&[0x80, 0x80 | 96]), Demux::Rtp);
-        assert_eq!(demux(&[0x81, 200]), Demux::Rtcp);
-        assert_eq!(demux(&[0x00, 0x01]), Demux::Other);
-        assert_eq!(demux(&[22, 254]), Demux::Other);
-        assert_eq!(demux(&[0x80]), Demux::Other);
+        use relais_rtp::demux::{classify, DatagramKind};
+        assert_eq!(classify(&[0x80, 111]), DatagramKind::Rtp);
+        assert_eq!(classify(&[0x80, 0x80 | 96]), DatagramKind::Rtp);
+        assert_eq!(classify(&[0x81, 200]), DatagramKind::Rtcp);
+        assert_ne!(classify(&[0x00, 0x01]), DatagramKind::Rtp);
+        assert_ne!(classify(&[22, 254]), DatagramKind::Rtp);
+        assert_ne!(classify(&[0x80]), DatagramKind::Rtp);
     }
 }
