@@ -326,15 +326,7 @@ impl Outbox<'_> {
         participant: ParticipantId,
         packet: &[u8],
     ) -> Result<(), ParticipantError> {
-        let now = self.now;
-        let slot = slot_mut(self.slots, participant)?;
-        slot.participant.send_rtp(now, packet)?;
-        flush(slot, self.stats, now);
-        if slot.impairment.is_some() {
-            // The up stage may hold it: its release time must reach the timer heap.
-            self.timers.dirty.push(participant.0);
-        }
-        Ok(())
+        self.send(participant, |p, now| p.send_rtp(now, packet))
     }
 
     /// SRTCP-protects and sends one (compound) RTCP packet of `participant` now.
@@ -343,11 +335,21 @@ impl Outbox<'_> {
         participant: ParticipantId,
         packet: &[u8],
     ) -> Result<(), ParticipantError> {
+        self.send(participant, |p, now| p.send_rtcp(now, packet))
+    }
+
+    /// Queues through `queue` on the participant, then flushes what it queued.
+    fn send(
+        &mut self,
+        participant: ParticipantId,
+        queue: impl FnOnce(&mut Participant, Instant) -> Result<(), ParticipantError>,
+    ) -> Result<(), ParticipantError> {
         let now = self.now;
         let slot = slot_mut(self.slots, participant)?;
-        slot.participant.send_rtcp(now, packet)?;
+        queue(&mut slot.participant, now)?;
         flush(slot, self.stats, now);
         if slot.impairment.is_some() {
+            // The up stage may hold it: its release time must reach the timer heap.
             self.timers.dirty.push(participant.0);
         }
         Ok(())

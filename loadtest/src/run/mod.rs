@@ -184,6 +184,12 @@ struct Shared {
 }
 
 impl Shared {
+    /// What `who` sends, starting now.
+    fn media(&self, who: &Identity) -> Result<MemberMedia, String> {
+        let now = Instant::now().saturating_duration_since(self.start);
+        media_for(&self.scenario, who, now, self.replay.as_ref()).map_err(|e| format!("media: {e}"))
+    }
+
     /// Puts the run's impairment on `participant` (before its transport starts, so ICE and
     /// DTLS cross it too).
     fn impair(&self, participant: ParticipantId, who: &Identity) {
@@ -1024,14 +1030,9 @@ async fn participant_task(shared: Rc<Shared>, who: Identity, target: Rc<ColibriT
         Ok(j) => j,
         Err(e) => return fail(format!("join: {e}")),
     };
-    let media = match media_for(
-        scenario,
-        &who,
-        Instant::now().saturating_duration_since(shared.start),
-        shared.replay.as_ref(),
-    ) {
+    let media = match shared.media(&who) {
         Ok(m) => m,
-        Err(e) => return fail(format!("media: {e}")),
+        Err(e) => return fail(e),
     };
     let Some(id) = driver.add(participant, socket) else {
         return fail("driver busy".into());
@@ -1173,14 +1174,9 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
         Ok(j) => j,
         Err(e) => return fail(format!("join: {e}")),
     };
-    let media = match media_for(
-        scenario,
-        &who,
-        Instant::now().saturating_duration_since(shared.start),
-        shared.replay.as_ref(),
-    ) {
+    let media = match shared.media(&who) {
         Ok(m) => m,
-        Err(e) => return fail(format!("media: {e}")),
+        Err(e) => return fail(e),
     };
     let (Some(send_id), Some(receive_id)) = (
         driver.add(sender, send_socket),
