@@ -5,6 +5,9 @@
 //! command channel from signalling, the DTLS driver events and the next timer of all ICE
 //! agents and the forwarder.
 //!
+//! Socket I/O is batched ([`batch_io`]): a wake-up reads up to a few `recvmmsg` batches, and
+//! after each batch the packets it caused are protected and sent with `sendmmsg`.
+//!
 //! Demultiplexing (DESIGN.md principle 3): STUN is routed by the local ufrag of its
 //! USERNAME to an endpoint's ICE agent, which verifies MESSAGE-INTEGRITY; every other
 //! datagram is accepted only from a remote address that an authenticated STUN exchange
@@ -32,8 +35,10 @@ use relais_whip::http::SessionKind;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
+mod batch_io;
 pub(crate) mod colibri;
 
+use batch_io::{BatchReceiver, SendBatch};
 use colibri::ColibriConference;
 use relais_colibri::colibri2::{ColibriError, ConferenceModify};
 
@@ -43,9 +48,8 @@ use super::endpoint::{drive_dtls, Endpoint, Srtp, DTLS_INBOUND_QUEUE};
 use crate::config::{redact, LimitsConfig, PrivacyConfig};
 use crate::logging::stream_tag;
 
-/// Largest datagram read from the media socket; longer ones are truncated by the kernel and
-/// then fail SRTP authentication (counted).
-const RECV_BUFFER: usize = 2048;
+/// Receive batches handled per wake-up before timers, commands and DTLS get their turn.
+const RECEIVE_BATCHES_PER_WAKE: usize = 4;
 /// The loop wakes at least this often even with no timer pending.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 /// Endpoints whose DTLS handshake has not completed this long after creation are closed (a
@@ -427,6 +431,8 @@ pub(crate) fn normalise(addr: SocketAddr) -> SocketAddr {
 pub(crate) struct MediaTask {
     socket: UdpSocket,
     socket_is_v6: bool,
+    /// Protected packets of this loop iteration, sent with one `sendmmsg` per batch.
+    outbound: SendBatch,
     /// The local address full ICE agents pair with and checks are received on: the bound
     /// address, or the first announced one when bound to all interfaces.
     ice_local: SocketAddr,
@@ -490,6 +496,7 @@ impl MediaTask {
         };
         Ok(Self {
             socket_is_v6: bound.is_ipv6(),
+            outbound: SendBatch::new(bound.is_ipv6()),
             ice_local,
             socket,
             certificate,
@@ -530,23 +537,22 @@ impl MediaTask {
         mut dtls_events: mpsc::Receiver<(EndpointId, DtlsEvent)>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let mut buf = vec![0u8; RECV_BUFFER];
+        let mut receiver = match BatchReceiver::new(&self.socket) {
+            Ok(receiver) => receiver,
+            Err(e) => {
+                tracing::error!("media socket: cannot set up batched receive: {}", e.kind());
+                return;
+            }
+        };
         let mut sampler =
             tokio::time::interval_at((Instant::now() + SAMPLE_INTERVAL).into(), SAMPLE_INTERVAL);
         sampler.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.next_timeout();
             tokio::select! {
-                received = self.socket.recv_from(&mut buf) => match received {
-                    Ok((len, from)) => {
-                        let now = Instant::now();
-                        self.stats.bytes_received += len as u64;
-                        if let Some(datagram) = buf.get_mut(..len) {
-                            self.handle_datagram(now, normalise(from), datagram);
-                        }
-                    }
-                    // ICMP errors (port unreachable of a gone peer) and the like: keep going.
-                    Err(e) => tracing::debug!("media socket receive error: {}", e.kind()),
+                ready = self.socket.readable() => match ready {
+                    Ok(()) => self.receive(&mut receiver),
+                    Err(e) => tracing::debug!("media socket readiness error: {}", e.kind()),
                 },
                 command = commands.recv() => match command {
                     Some(command) => self.handle_command(command),
@@ -567,6 +573,7 @@ impl MediaTask {
             }
             self.drain_forwarder();
             self.drain_conferences();
+            self.flush_outbound();
             let count = self.endpoints.len();
             self.endpoint_count.send_if_modified(|c| {
                 let changed = *c != count;
@@ -579,6 +586,31 @@ impl MediaTask {
             self.close(Instant::now(), id, CloseReason::Shutdown);
         }
         tracing::info!("media task stopped");
+    }
+
+    /// Reads what the socket has, a few batches at most, and sends what each batch caused
+    /// before reading the next (so the first packets of a burst do not wait for the last).
+    fn receive(&mut self, receiver: &mut BatchReceiver) {
+        for _ in 0..RECEIVE_BATCHES_PER_WAKE {
+            match receiver.try_receive(&self.socket) {
+                Ok(true) => {
+                    let now = Instant::now();
+                    for (from, datagram) in receiver.datagrams() {
+                        self.stats.bytes_received += datagram.len() as u64;
+                        self.handle_datagram(now, normalise(from), datagram);
+                    }
+                    self.drain_forwarder();
+                    self.drain_conferences();
+                    self.flush_outbound();
+                }
+                Ok(false) => break,
+                // ICMP errors (port unreachable of a gone peer) and the like: keep going.
+                Err(e) => {
+                    tracing::debug!("media socket receive error: {}", e.kind());
+                    break;
+                }
+            }
+        }
     }
 
     /// Closes endpoints that did not complete DTLS within [`CONNECT_TIMEOUT`].
@@ -1278,46 +1310,62 @@ impl MediaTask {
                 ForwarderOutput::Rtp { to, packet } => (to, packet, true),
                 ForwarderOutput::Rtcp { to, packet } => (to, packet, false),
             };
-            let packet = self.protect_and_send(to, packet, rtp);
-            self.forwarder.recycle(packet);
+            if let Some(unsent) = self.protect_and_queue(to, packet, rtp) {
+                self.forwarder.recycle(unsent);
+            }
+        }
+        self.flush_outbound();
+        for spent in self.outbound.take_spent() {
+            self.forwarder.recycle(spent);
         }
     }
 
-    /// SRTP-protects `packet` for `to` and sends it on the selected pair; returns the
-    /// buffer for recycling.
-    fn protect_and_send(&mut self, to: EndpointId, mut packet: Vec<u8>, rtp: bool) -> Vec<u8> {
+    /// SRTP-protects `packet` for `to` and queues it on the outbound batch (sending the
+    /// batch when it is full). Returns the buffer when it was not queued; queued buffers
+    /// come back through [`SendBatch::take_spent`] after the flush.
+    fn protect_and_queue(
+        &mut self,
+        to: EndpointId,
+        mut packet: Vec<u8>,
+        rtp: bool,
+    ) -> Option<Vec<u8>> {
         let target = self.endpoints.get_mut(&to).and_then(|e| {
             let target = e.send_target()?;
             Some((target, e.srtp.as_mut()?))
         });
         let Some((target, srtp)) = target else {
             self.stats.output_not_sendable += 1;
-            return packet;
+            return Some(packet);
         };
         let protected = if rtp {
             srtp.sender.protect_rtp_vec(&mut packet)
         } else {
             srtp.sender.protect_rtcp_vec(&mut packet)
         };
-        match protected {
-            Ok(()) => {
-                if send(
-                    &self.socket,
-                    self.socket_is_v6,
-                    &mut self.stats,
-                    &packet,
-                    target,
-                ) {
-                    if rtp {
-                        self.stats.rtp_sent += 1;
-                    } else {
-                        self.stats.rtcp_sent += 1;
-                    }
-                }
-            }
-            Err(e) => *self.stats.srtp_errors.entry(e.reason()).or_default() += 1,
+        if let Err(e) = protected {
+            *self.stats.srtp_errors.entry(e.reason()).or_default() += 1;
+            return Some(packet);
         }
-        packet
+        if rtp {
+            self.stats.rtp_sent += 1;
+        } else {
+            self.stats.rtcp_sent += 1;
+        }
+        if self.outbound.push(packet, target) {
+            self.flush_outbound();
+        }
+        None
+    }
+
+    /// Hands the queued packets to the kernel (one `sendmmsg` per [`batch_io::SEND_BATCH`]).
+    fn flush_outbound(&mut self) {
+        if self.outbound.is_empty() {
+            return;
+        }
+        let flushed = self.outbound.flush(&self.socket);
+        self.stats.datagrams_sent += flushed.datagrams;
+        self.stats.bytes_sent += flushed.bytes;
+        self.stats.send_failures += flushed.failed;
     }
 }
 

@@ -594,25 +594,29 @@ impl MediaTask {
     }
 
     /// Protects and sends what the conferences produced; delivers their events.
+    ///
+    /// The conferences are taken out of `self` meanwhile (nothing below reaches them through
+    /// `self`), so the loop needs no per-call list of meeting ids.
     pub(super) fn drain_conferences(&mut self) {
-        let meeting_ids: Vec<String> = self.conferences.keys().cloned().collect();
-        for meeting_id in meeting_ids {
-            while let Some(output) = self
-                .conferences
-                .get_mut(&meeting_id)
-                .and_then(|c| c.conference.poll_output())
-            {
+        let mut conferences = std::mem::take(&mut self.conferences);
+        for colibri in conferences.values_mut() {
+            self.drain_conference(&mut colibri.conference);
+        }
+        self.conferences = conferences;
+    }
+
+    fn drain_conference(&mut self, conference: &mut Conference) {
+        {
+            while let Some(output) = conference.poll_output() {
                 match output {
                     ConferenceOutput::Rtp { to, packet } => {
-                        let packet = self.protect_and_send(to, packet, true);
-                        if let Some(c) = self.conferences.get_mut(&meeting_id) {
-                            c.conference.recycle(packet);
+                        if let Some(unsent) = self.protect_and_queue(to, packet, true) {
+                            conference.recycle(unsent);
                         }
                     }
                     ConferenceOutput::Rtcp { to, packet } => {
-                        let packet = self.protect_and_send(to, packet, false);
-                        if let Some(c) = self.conferences.get_mut(&meeting_id) {
-                            c.conference.recycle(packet);
+                        if let Some(unsent) = self.protect_and_queue(to, packet, false) {
+                            conference.recycle(unsent);
                         }
                     }
                     ConferenceOutput::Event { to, event } => {
@@ -656,6 +660,10 @@ impl MediaTask {
                     }
                 }
             }
+        }
+        self.flush_outbound();
+        for spent in self.outbound.take_spent() {
+            conference.recycle(spent);
         }
     }
 }
