@@ -202,14 +202,15 @@ impl<T> Pacer<T> {
     /// The next item that may leave at `now`: audio at once; others when the media debt is
     /// within the burst budget, retransmissions first. The item counts as sent at `now`.
     pub fn poll(&mut self, now: Instant) -> Option<T> {
-        self.advance(now);
+        // Advancing changes neither the queue nor the oldest entry: one rate serves both.
+        let rate = self.effective_rate(now);
+        self.advance_at(now, rate);
         if let Some(entry) = self.audio.pop_front() {
             return Some(self.sent(now, entry));
         }
         if !self.has_paced() {
             return None;
         }
-        let rate = self.effective_rate(now);
         if self.media_debt > burst(rate) {
             return None;
         }
@@ -338,15 +339,24 @@ impl<T> Pacer<T> {
         };
         let left = max.saturating_sub(age).max(MIN_DRAIN_TIME).as_nanos();
         let bits = (self.queue_bytes as u128).saturating_mul(8 * NANOS);
+        // The usual case, checked without a 128-bit division (this runs per packet).
+        if bits <= u128::from(self.pacing_bps).saturating_mul(left) {
+            return self.pacing_bps;
+        }
         let needed = u64::try_from(bits.div_ceil(left.max(1))).unwrap_or(u64::MAX);
         self.pacing_bps.max(needed)
     }
 
     /// Drains the debts up to `now`.
     fn advance(&mut self, now: Instant) {
+        let rate = self.effective_rate(now);
+        self.advance_at(now, rate);
+    }
+
+    /// [`advance`](Self::advance) with the effective rate at `now` already known.
+    fn advance_at(&mut self, now: Instant, rate: u64) {
         let elapsed = self.elapsed(now);
         if elapsed > 0 {
-            let rate = self.effective_rate(now);
             self.media_debt = self
                 .media_debt
                 .saturating_sub(elapsed.saturating_mul(u128::from(rate)));
