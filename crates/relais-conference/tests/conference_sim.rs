@@ -342,6 +342,22 @@ fn twenty_endpoints_last_n_on_stage_and_thumbnails() {
             r.forwarded
         );
         assert!(!r.forwarded.contains(&own), "{} gets its own video", p.name);
+        // A bridge channel opening now catches up on what was announced, and on the
+        // dominant speaker (ep06's turn).
+        let catch_up = harness.conference.catch_up_events(p.id);
+        assert_eq!(
+            catch_up.first(),
+            Some(&ConferenceEvent::ForwardedSources {
+                sources: r.forwarded.clone()
+            }),
+            "{}",
+            p.name
+        );
+        assert!(
+            matches!(catch_up.get(1), Some(ConferenceEvent::DominantSpeaker { speaker, .. }) if *speaker == name(6)),
+            "{}: {catch_up:?}",
+            p.name
+        );
         if p.name != name(1) {
             assert!(
                 r.forwarded.contains(&on_stage),

@@ -1235,31 +1235,48 @@ impl Conference {
         self.io.stats
     }
 
-    fn announce_dominant_speaker(&mut self) {
-        let Some(speaker) = self
+    /// What a receiver whose bridge channel opens only now has missed: the last
+    /// ForwardedSources announced to it and the current dominant speaker. Both are otherwise
+    /// sent only when they change, so a channel that opens after the first announcement
+    /// would wait for the next change.
+    pub fn catch_up_events(&self, endpoint: EndpointId) -> Vec<ConferenceEvent> {
+        let mut events = Vec::with_capacity(2);
+        if let Some(receiver) = self.endpoints.get(&endpoint) {
+            if !receiver.forwarded.is_empty() {
+                events.push(ConferenceEvent::ForwardedSources {
+                    sources: receiver.forwarded.clone(),
+                });
+            }
+        }
+        events.extend(self.dominant_speaker_event());
+        events
+    }
+
+    fn dominant_speaker_event(&self) -> Option<ConferenceEvent> {
+        let speaker = self
             .speakers
             .dominant_speaker()
             .and_then(|id| self.endpoints.get(&id))
-            .map(|e| e.name.clone())
-        else {
-            return;
-        };
+            .map(|e| e.name.clone())?;
         let previous: Vec<String> = self
             .speakers
             .previous_speakers(10)
             .into_iter()
             .filter_map(|id| self.endpoints.get(&id).map(|e| e.name.clone()))
             .collect();
-        let silence = self.speakers.is_silent();
+        Some(ConferenceEvent::DominantSpeaker {
+            speaker,
+            previous,
+            silence: self.speakers.is_silent(),
+        })
+    }
+
+    fn announce_dominant_speaker(&mut self) {
+        let Some(event) = self.dominant_speaker_event() else {
+            return;
+        };
         for id in &self.order {
-            self.io.event(
-                *id,
-                ConferenceEvent::DominantSpeaker {
-                    speaker: speaker.clone(),
-                    previous: previous.clone(),
-                    silence,
-                },
-            );
+            self.io.event(*id, event.clone());
         }
     }
 

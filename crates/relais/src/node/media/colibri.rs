@@ -510,6 +510,16 @@ impl MediaTask {
         }
         let link = entry.colibri.as_mut().ok_or(BridgeRefusal::Forbidden)?;
         let (tx, outgoing) = mpsc::channel(BRIDGE_OUTGOING_QUEUE);
+        let catch_up = self
+            .conferences
+            .get(meeting_id)
+            .map(|c| c.conference.catch_up_events(id))
+            .unwrap_or_default();
+        for event in catch_up {
+            if tx.try_send(bridge_message(event).to_json()).is_ok() {
+                self.stats.bridge_messages_sent += 1;
+            }
+        }
         // A newer channel replaces an older one (a reconnecting client).
         link.bridge = Some(tx);
         self.stats.bridge_connected += 1;
@@ -620,42 +630,7 @@ impl MediaTask {
                         }
                     }
                     ConferenceOutput::Event { to, event } => {
-                        let message = match event {
-                            ConferenceEvent::ForwardedSources { sources } => {
-                                BridgeChannelMessage::ForwardedSources(ForwardedSources {
-                                    forwarded_sources: sources,
-                                })
-                            }
-                            ConferenceEvent::DominantSpeaker {
-                                speaker,
-                                previous,
-                                silence,
-                            } => BridgeChannelMessage::DominantSpeakerEndpointChangeEvent(
-                                DominantSpeakerEndpointChangeEvent {
-                                    dominant_speaker_endpoint: speaker,
-                                    previous_speakers: Some(previous),
-                                    silence,
-                                },
-                            ),
-                            ConferenceEvent::ConnectionStats {
-                                estimated_downlink_bps,
-                            } => BridgeChannelMessage::ConnectionStats(ConnectionStats {
-                                estimated_downlink_bandwidth: estimated_downlink_bps,
-                            }),
-                            ConferenceEvent::EndpointConnectivity { endpoint, active } => {
-                                BridgeChannelMessage::EndpointConnectivityStatusChangeEvent(
-                                    EndpointConnectivityStatusChangeEvent { endpoint, active },
-                                )
-                            }
-                            ConferenceEvent::SenderSourceConstraints { source, max_height } => {
-                                BridgeChannelMessage::SenderSourceConstraints(
-                                    SenderSourceConstraints {
-                                        source_name: source,
-                                        max_height,
-                                    },
-                                )
-                            }
-                        };
+                        let message = bridge_message(event);
                         self.send_bridge_text(to, message.to_json());
                     }
                 }
@@ -664,6 +639,44 @@ impl MediaTask {
         self.flush_outbound();
         for spent in self.outbound.take_spent() {
             conference.recycle(spent);
+        }
+    }
+}
+
+/// The bridge-channel message for a conference event.
+fn bridge_message(event: ConferenceEvent) -> BridgeChannelMessage {
+    match event {
+        ConferenceEvent::ForwardedSources { sources } => {
+            BridgeChannelMessage::ForwardedSources(ForwardedSources {
+                forwarded_sources: sources,
+            })
+        }
+        ConferenceEvent::DominantSpeaker {
+            speaker,
+            previous,
+            silence,
+        } => BridgeChannelMessage::DominantSpeakerEndpointChangeEvent(
+            DominantSpeakerEndpointChangeEvent {
+                dominant_speaker_endpoint: speaker,
+                previous_speakers: Some(previous),
+                silence,
+            },
+        ),
+        ConferenceEvent::ConnectionStats {
+            estimated_downlink_bps,
+        } => BridgeChannelMessage::ConnectionStats(ConnectionStats {
+            estimated_downlink_bandwidth: estimated_downlink_bps,
+        }),
+        ConferenceEvent::EndpointConnectivity { endpoint, active } => {
+            BridgeChannelMessage::EndpointConnectivityStatusChangeEvent(
+                EndpointConnectivityStatusChangeEvent { endpoint, active },
+            )
+        }
+        ConferenceEvent::SenderSourceConstraints { source, max_height } => {
+            BridgeChannelMessage::SenderSourceConstraints(SenderSourceConstraints {
+                source_name: source,
+                max_height,
+            })
         }
     }
 }
