@@ -171,6 +171,15 @@ impl ReceiverBandwidth {
             .map(|send| (send.cluster, send.bytes))
     }
 
+    /// Whether a probe cluster is due or being sent at `now` (so [`Self::poll_probe`] may
+    /// have something): lets the caller skip looking for a stream to pad on otherwise.
+    pub(crate) fn probe_due(&self, now: Instant) -> bool {
+        [self.probes.poll_timeout(), self.prober.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .any(|t| t <= now)
+    }
+
     /// When the pacer or the probing want to run. Probing may have to wait for a stream to
     /// pad on, so its timers are looked at no more often than every [`PROBE_TICK`].
     pub(crate) fn poll_timeout(&self, now: Instant) -> Option<Instant> {

@@ -1097,8 +1097,11 @@ impl Conference {
 
     /// Pacers, probes, ConnectionStats and the TWCC feedback to senders.
     fn bandwidth_timers(&mut self, now: Instant) {
-        let ids: Vec<EndpointId> = self.order.clone();
-        for id in ids {
+        // By index: nothing below changes `order`, and cloning it allocated on every call.
+        for index in 0..self.order.len() {
+            let Some(&id) = self.order.get(index) else {
+                break;
+            };
             let Some(endpoint) = self.endpoints.get_mut(&id) else {
                 continue;
             };
@@ -1126,6 +1129,10 @@ impl Conference {
                         estimated_downlink_bps: estimate,
                     },
                 );
+            }
+            // The search below walks every video source's projections: only when probing.
+            if !bandwidth.probe_due(now) {
+                continue;
             }
             // Probe clusters: padding on the RTX SSRC of a video stream the receiver gets
             // (clusters wait until there is one: padding needs a stream to ride on).
