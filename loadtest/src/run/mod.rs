@@ -54,8 +54,8 @@ use crate::target::colibri::{
     video_source_name, ColibriConfig, ColibriTarget, ABS_CAPTURE_TIME_ID, AUDIO_LEVEL_ID, OPUS_PT,
     TRANSPORT_CC_ID, VP8_PT, VP8_RTX_PT,
 };
-use crate::target::janus::sdp::MediaKind as JanusKind;
 use crate::target::janus::{JanusConfig, JanusTarget, SubscribedStream, SUBSCRIBER_READY};
+use crate::target::sdp::MediaKind as SdpKind;
 use crate::target::sdp::{AUDIO_MID, VIDEO_MID};
 use crate::target::whip::{
     watched_streams, WatchedStream, WhipConfig, WhipTarget, MID_ID as WHIP_MID_ID,
@@ -1181,9 +1181,9 @@ fn subscription_owners(streams: &[SubscribedStream]) -> HashMap<u32, StreamOwner
             continue;
         };
         let kind = match stream.kind {
-            JanusKind::Audio => StreamKind::Audio,
-            JanusKind::Video => StreamKind::Video,
-            JanusKind::Other => continue,
+            SdpKind::Audio => StreamKind::Audio,
+            SdpKind::Video => StreamKind::Video,
+            SdpKind::Other => continue,
         };
         owners.insert(
             ssrc,
@@ -1348,9 +1348,9 @@ fn watching_owners(sessions: &[Watching]) -> HashMap<u32, StreamOwner> {
         let sender = u64::from(session.participant.0);
         for stream in &session.streams {
             let kind = match stream.kind {
-                JanusKind::Audio => StreamKind::Audio,
-                JanusKind::Video => StreamKind::Video,
-                JanusKind::Other => continue,
+                SdpKind::Audio => StreamKind::Audio,
+                SdpKind::Video => StreamKind::Video,
+                SdpKind::Other => continue,
             };
             owners.insert(
                 stream.ssrc,
@@ -1404,20 +1404,24 @@ async fn open_whep(
     shared.impair(id, who);
     let _ = shared.driver.with(|app, _| app.add_view_session(id, view));
     shared.roster.borrow_mut().add_partner(view, id);
-    match shared
-        .driver
-        .with_participant(id, |p| p.set_remote(Instant::now(), session.remote))
-    {
-        Some(Ok(())) => {}
-        Some(Err(e)) => return Err(format!("transport: {e}")),
-        None => return Err("driver busy".into()),
-    }
-    Ok(Watching {
+    let watching = Watching {
         stream: stream.to_owned(),
         participant: id,
         location: session.location,
         streams,
-    })
+    };
+    let refused = match shared
+        .driver
+        .with_participant(id, |p| p.set_remote(Instant::now(), session.remote))
+    {
+        Some(Ok(())) => return Ok(watching),
+        Some(Err(e)) => format!("transport: {e}"),
+        None => "driver busy".to_owned(),
+    };
+    // Not left half open: a transport that cannot connect would keep the person from
+    // counting as connected.
+    close_whep(shared, who, target, view, watching).await;
+    Err(refused)
 }
 
 /// Closes one of `who`'s WHEP sessions (its stream left the view).
@@ -1489,6 +1493,8 @@ async fn whip_person_task(shared: Rc<Shared>, who: Identity, target: Rc<WhipTarg
     let _ = driver.with(|app, _| app.add_view(view, who.slot));
     roster.borrow_mut().add(&who, view, sender);
     let mut sessions: Vec<Watching> = Vec::new();
+    // Streams whose session was refused once: a refusal is reported once, not at every try.
+    let mut refused: Vec<String> = Vec::new();
     loop {
         let since_start = Instant::now().saturating_duration_since(shared.start);
         let stage = scheduled_stage(&shared, &who.endpoint_id, since_start);
@@ -1519,7 +1525,11 @@ async fn whip_person_task(shared: Rc<Shared>, who: Identity, target: Rc<WhipTarg
                     changed = true;
                 }
                 // Tried again at the next check (e.g. the server's session rate limit).
-                Err(e) => fail(e),
+                Err(e) if !refused.contains(stream) => {
+                    refused.push(stream.clone());
+                    fail(e);
+                }
+                Err(_) => {}
             }
         }
         if changed {
