@@ -2,13 +2,16 @@
 //!
 //! ```text
 //! relais-loadtest --scenario hostsharing --target relais --report DIR
+//! relais-loadtest --scenario small --target whip --report DIR
 //! scripts/janus run -- relais-loadtest --scenario hostsharing --target janus --report DIR
 //! ```
 //!
 //! Without `--colibri`, it starts a relais node of its own on loopback (the `relais` binary
 //! next to this one, or `--node-bin`) and observes its CPU, RSS and metrics. With `--target
 //! janus` it loads a running Janus (`--janus-url`, `--node-pid`; inside `scripts/janus run`
-//! both come from the environment) and observes its CPU and RSS. Exit status 0 only when
+//! both come from the environment) and observes its CPU and RSS. With `--target whip` it
+//! publishes and watches through WHIP/WHEP, on a node of its own or at `--whip-url`
+//! (`--node-pid` to observe it). Exit status 0 only when
 //! every pass criterion of the scenario holds (one that cannot be measured does not).
 
 use std::net::{IpAddr, SocketAddr};
@@ -32,7 +35,18 @@ enum TargetKind {
     Relais,
     /// Janus 1.1's VideoRoom through its HTTP API (as janus.js drives it).
     Janus,
+    /// relais (or any WHIP/WHEP server) through WHIP and WHEP (as OBS or a browser page
+    /// drives it).
+    Whip,
 }
+
+/// The environment variable a WHIP/WHEP bearer token may come from (safer than a flag, which
+/// every local user sees in the process list).
+const WHIP_TOKEN_ENV: &str = "RELAIS_LOADTEST_WHIP_TOKEN";
+
+/// The session rate a node started for a WHIP/WHEP run allows: every receiver opens one WHEP
+/// session per watched stream, far more than the default 50 a second during a ramp-up.
+const LOCAL_NODE_SESSIONS_PER_SECOND: &str = "5000";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Direction {
@@ -81,6 +95,14 @@ struct Cli {
     /// `scripts/janus run` sets it).
     #[arg(long)]
     janus_url: Option<String>,
+    /// The base URL of a WHIP/WHEP server's routes, `http://IP:PORT[/PATH]` (with --target
+    /// whip; without it a relais node is started on loopback for the run).
+    #[arg(long)]
+    whip_url: Option<String>,
+    /// The bearer token the WHIP/WHEP server requires (default $RELAIS_LOADTEST_WHIP_TOKEN;
+    /// prefer the environment: flags are visible in the process list).
+    #[arg(long)]
+    whip_token: Option<String>,
     /// The relais binary to start (default: `relais` next to this binary).
     #[arg(long)]
     node_bin: Option<PathBuf>,
@@ -154,9 +176,29 @@ fn main() -> anyhow::Result<()> {
         bail!("a run is bounded to one hour (ramp-up + duration)");
     }
     let janus = match cli.target {
-        TargetKind::Relais => None,
+        TargetKind::Relais | TargetKind::Whip => None,
         TargetKind::Janus => Some(janus_target(&cli)?),
     };
+    let whip = cli.target == TargetKind::Whip;
+    if !whip && (cli.whip_url.is_some() || cli.whip_token.is_some()) {
+        bail!("--whip-url and --whip-token are for --target whip");
+    }
+    if whip && cli.colibri.is_some() {
+        bail!("--colibri is for --target relais");
+    }
+    let whip_url_ip = match &cli.whip_url {
+        Some(url) => Some(
+            relais_loadtest::target::whip::WhipConfig::from_url(url)
+                .context("--whip-url")?
+                .address
+                .ip(),
+        ),
+        None => None,
+    };
+    let whip_token = cli
+        .whip_token
+        .clone()
+        .or_else(|| std::env::var(WHIP_TOKEN_ENV).ok().filter(|t| !t.is_empty()));
     let local_ip = match (cli.local_ip, &janus) {
         (Some(ip), _) => ip,
         (None, None) => IpAddr::from([127, 0, 0, 1]),
@@ -169,9 +211,14 @@ fn main() -> anyhow::Result<()> {
     // its addresses need no --allow-remote there.
     let confined = janus.is_some() && std::env::var_os("JANUS_NETNS").is_some();
     let janus_ip = janus.as_ref().map(|j| j.address);
-    for address in [Some(local_ip), cli.colibri.map(|a| a.ip()), janus_ip]
-        .into_iter()
-        .flatten()
+    for address in [
+        Some(local_ip),
+        cli.colibri.map(|a| a.ip()),
+        janus_ip,
+        whip_url_ip,
+    ]
+    .into_iter()
+    .flatten()
     {
         if !address.is_loopback() && !cli.allow_remote && !confined {
             bail!(
@@ -222,7 +269,43 @@ fn main() -> anyhow::Result<()> {
     let log_dir = cli.report.clone().unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
     let mut report = local.block_on(&runtime, async {
+        let progress = (!cli.quiet).then_some(Duration::from_secs(5));
         let (node, options) = match (cli.colibri, &janus) {
+            (_, None) if whip => {
+                let (node, url, pid, metrics) = match &cli.whip_url {
+                    Some(url) => (None, url.clone(), cli.node_pid, None),
+                    None => {
+                        let node = start_local_node(
+                            &cli,
+                            &log_dir,
+                            &[
+                                "--limits-max-sessions-per-second".to_owned(),
+                                LOCAL_NODE_SESSIONS_PER_SECOND.to_owned(),
+                            ],
+                        )
+                        .await?;
+                        let url = format!("http://{}", node.public);
+                        let (pid, metrics) = (Some(node.pid()), Some(node.private));
+                        (Some(node), url, pid, metrics)
+                    }
+                };
+                let options = RunOptions {
+                    scenario: scenario.clone(),
+                    target: TargetOptions::Whip {
+                        url,
+                        token: whip_token.clone(),
+                    },
+                    local_ip,
+                    node_pid: pid,
+                    node_metrics: metrics,
+                    progress,
+                    replay: replay.clone(),
+                    impairment,
+                    impairment_label: impairment_label.clone(),
+                    impairment_direction: cli.impair_direction.into(),
+                };
+                (node, options)
+            }
             (_, Some(janus)) => (
                 None,
                 RunOptions {
@@ -259,16 +342,7 @@ fn main() -> anyhow::Result<()> {
                 },
             ),
             (None, None) => {
-                let binary = match &cli.node_bin {
-                    Some(b) => b.clone(),
-                    None => std::env::current_exe()?
-                        .parent()
-                        .context("the binary's folder")?
-                        .join("relais"),
-                };
-                let node = LocalNode::start(&binary, &log_dir, &[])
-                    .await
-                    .with_context(|| format!("starting {}", binary.display()))?;
+                let node = start_local_node(&cli, &log_dir, &[]).await?;
                 let options = RunOptions {
                     scenario: scenario.clone(),
                     target: TargetOptions::RelaisColibri {
@@ -335,6 +409,25 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// Starts the relais node of the run on loopback (`--node-bin`, or `relais` next to this
+/// binary) with `extra` arguments.
+async fn start_local_node(
+    cli: &Cli,
+    log_dir: &std::path::Path,
+    extra: &[String],
+) -> anyhow::Result<LocalNode> {
+    let binary = match &cli.node_bin {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("the binary's folder")?
+            .join("relais"),
+    };
+    LocalNode::start(&binary, log_dir, extra)
+        .await
+        .with_context(|| format!("starting {}", binary.display()))
 }
 
 /// Where Janus is and which process it is.

@@ -20,8 +20,8 @@ use crate::measure::{
     LatencyHistogram, MeasureConfig, NtpEpoch, ReceivedPacket, ReceiverMeasurements, StreamKind,
 };
 use crate::media::{
-    AudioSource, LayerSet, MediaPacket, RetransmitBuffer, RtpWriter, RtxStream, SendExtensions,
-    SpeakerSchedule,
+    AudioSource, LayerSet, MediaPacket, RetransmitBuffer, RtpWriter, RtxStream, SdesTag,
+    SendExtensions, SpeakerSchedule,
 };
 use crate::participant::{
     Application, Outbox, ParticipantEvent, ParticipantId, ReceivedRtp, Verification,
@@ -46,6 +46,21 @@ pub struct MediaFormat {
     /// Whether audio packets carry the transport-wide sequence number too (Janus negotiates
     /// transport-cc on video only).
     pub audio_transport_cc: bool,
+    /// The `mid`/`rid` values packets carry where the writer has their ids (WHIP: browsers
+    /// name the m-line and the simulcast encoding in every packet).
+    pub sdes: SdesTags,
+}
+
+/// The `mid` of each m-line and the `rid` of each simulcast layer, written into packets
+/// when the [`RtpWriter`]'s ids include them. `Copy` and inline: no allocation per packet.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SdesTags {
+    /// The audio m-line's mid.
+    pub audio_mid: Option<SdesTag>,
+    /// The video m-line's mid.
+    pub video_mid: Option<SdesTag>,
+    /// The rid of each video layer, lowest first (the scenario allows at most 3).
+    pub rids: [Option<SdesTag>; 3],
 }
 
 /// What one participant sends and how to answer for it.
@@ -77,6 +92,9 @@ struct Member {
     connected: bool,
     /// The video SSRCs the node says it forwards to this member (ForwardedSources).
     forwarded: Vec<u32>,
+    /// The member whose measurements (and SSRC map) what this one receives goes to (a
+    /// WHEP session measured for its person); `None`: its own.
+    measured_by: Option<ParticipantId>,
 }
 
 /// Whose stream an SSRC is, seen by a receiver.
@@ -233,8 +251,38 @@ impl MeetingApp {
                 ssrcs: None,
                 connected: false,
                 forwarded: Vec::new(),
+                measured_by: None,
             },
         );
+    }
+
+    /// Adds a person's view without a transport of its own: a receive-only member that
+    /// measures what the person's sessions ([`add_view_session`](Self::add_view_session))
+    /// receive, with SSRCs of its own ([`set_receiver_streams`](Self::set_receiver_streams)).
+    /// It counts as connected; whether the person is connected is its sessions' business.
+    /// `view` must be an id no transport of the driver uses.
+    pub fn add_view(&mut self, view: ParticipantId, index: u32) {
+        self.add_receiver(view, index);
+        if let Some(member) = self.members.get_mut(&view) {
+            member.connected = true;
+        }
+    }
+
+    /// Adds a transport that only receives, measured by `view` (one WHEP session of the
+    /// person whose view it is).
+    pub fn add_view_session(&mut self, participant: ParticipantId, view: ParticipantId) {
+        let media = MemberMedia {
+            audio: None,
+            video: None,
+            rtx: Vec::new(),
+            index: 0,
+            video_source_name: None,
+        };
+        self.add_member(participant, media);
+        if let Some(member) = self.members.get_mut(&participant) {
+            member.receives = false;
+            member.measured_by = Some(view);
+        }
     }
 
     /// Adds a participant that only sends `media` (what it receives is not measured: RTCP
@@ -444,6 +492,24 @@ impl MeetingApp {
             abs_capture_ntp: Some(self.epoch.to_ntp(since)),
             ..SendExtensions::default()
         };
+        let sdes = &self.format.sdes;
+        let extensions = match packet.kind {
+            crate::media::MediaKind::Audio => SendExtensions {
+                mid: sdes.audio_mid,
+                ..extensions
+            },
+            crate::media::MediaKind::Video { layer } => {
+                let rid = sdes.rids.get(usize::from(layer)).copied().flatten();
+                // A retransmission names the encoding it repairs (rrid), not its own.
+                let retransmission = packet.original_sequence_number.is_some();
+                SendExtensions {
+                    mid: sdes.video_mid,
+                    rid: rid.filter(|_| !retransmission),
+                    repaired_rid: rid.filter(|_| retransmission),
+                    ..extensions
+                }
+            }
+        };
         if self
             .writer
             .write(packet, &extensions, &mut self.buffer)
@@ -474,6 +540,12 @@ impl Application for MeetingApp {
     ) {
         let arrival = now.saturating_duration_since(self.start);
         self.roll_second(arrival);
+        // A session measured for its person's view records there.
+        let participant = self
+            .members
+            .get(&participant)
+            .and_then(|m| m.measured_by)
+            .unwrap_or(participant);
         // A receive-only member's SSRCs are its own (its subscription's); the others see the
         // senders' SSRCs.
         let own = self

@@ -10,8 +10,11 @@
 //! dominant-speaker events); through Janus's VideoRoom a person is two, a sender on the
 //! publisher transport and a receiver on the subscriber transport whose SSRCs are Janus's own
 //! (set from the subscription whenever it changes), and the view follows the scenario's
-//! speaker schedule (Janus has no dominant-speaker events). Media, measurement, observation
-//! and the report are shared.
+//! speaker schedule (Janus has no dominant-speaker events). Through WHIP/WHEP a person is a
+//! publisher transport (one WHIP session, if it sends anything) and one receiving transport
+//! per watched stream (one WHEP session each, opened and closed as the view changes), all
+//! measured together by a view of its own ([`MeetingApp::add_view`]). Media, measurement,
+//! observation and the report are shared.
 
 pub mod camera;
 pub mod floor;
@@ -38,7 +41,7 @@ use crate::measure::{
 };
 use crate::media::{
     derive_seed, AudioConfig, AudioSource, ExtensionIds, ReplayCapture, ReplayConfig, ReplaySource,
-    RtpWriter, RtxStream, SpeakerSchedule, VideoConfig, VideoSource,
+    RtpWriter, RtxStream, SdesTag, SpeakerSchedule, VideoConfig, VideoSource,
 };
 use crate::participant::driver::{bind, impairment_seed};
 use crate::participant::{Driver, Participant, ParticipantConfig, ParticipantId};
@@ -51,12 +54,17 @@ use crate::target::colibri::{
     video_source_name, ColibriConfig, ColibriTarget, ABS_CAPTURE_TIME_ID, AUDIO_LEVEL_ID, OPUS_PT,
     TRANSPORT_CC_ID, VP8_PT, VP8_RTX_PT,
 };
-use crate::target::janus::sdp::MediaKind as JanusKind;
 use crate::target::janus::{JanusConfig, JanusTarget, SubscribedStream, SUBSCRIBER_READY};
+use crate::target::sdp::MediaKind as SdpKind;
+use crate::target::sdp::{AUDIO_MID, VIDEO_MID};
+use crate::target::whip::{
+    watched_streams, WatchedStream, WhipConfig, WhipTarget, MID_ID as WHIP_MID_ID,
+    REPAIRED_RID_ID as WHIP_REPAIRED_RID_ID, RID_ID as WHIP_RID_ID,
+};
 use crate::target::{JoinRequest, Target, TargetError, TargetEvent, View, ViewChannel};
 
 use camera::{Camera, CameraLayer};
-use meeting::{MediaFormat, MeetingApp, MemberMedia, StreamOwner};
+use meeting::{MediaFormat, MeetingApp, MemberMedia, SdesTags, StreamOwner};
 use node::{NodeSample, NodeSampler};
 
 /// The RTX payload type of Janus 1.1's subscription offers (it numbers VP8 96 and its RTX 97
@@ -68,6 +76,11 @@ const JANUS_SUBSCRIBER_RTX_PT: u8 = 97;
 /// stage (a view change costs Janus a renegotiation, so at most this often, and only when
 /// the speaker changed).
 const JANUS_VIEW_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often a WHIP/WHEP receiver checks which streams its view wants (publishers came or
+/// went, the speaker on stage changed); a change opens or closes WHEP sessions, and a
+/// session that could not be opened is tried again.
+const WHIP_VIEW_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why a run could not be carried out (a failed criterion is not an error: see
 /// [`RunReport::passed`]).
@@ -99,6 +112,13 @@ pub enum TargetOptions {
         /// The HTTP API, `http://IP:PORT/janus`.
         url: String,
     },
+    /// relais (or any WHIP/WHEP server) through WHIP (publish) and WHEP (watch).
+    Whip {
+        /// The base URL of the `whip/` and `whep/` routes, `http://IP:PORT[/PATH]`.
+        url: String,
+        /// The bearer token the server requires, if any.
+        token: Option<String>,
+    },
 }
 
 impl TargetOptions {
@@ -107,6 +127,7 @@ impl TargetOptions {
         match self {
             Self::RelaisColibri { .. } => "relais (Colibri2)",
             Self::Janus { .. } => "janus (videoroom)",
+            Self::Whip { .. } => "relais (WHIP/WHEP)",
         }
     }
 }
@@ -116,10 +137,11 @@ impl TargetOptions {
 enum RunTarget {
     Colibri(Rc<ColibriTarget>),
     Janus(Rc<JanusTarget>),
+    Whip(Rc<WhipTarget>),
 }
 
 impl RunTarget {
-    fn new(options: &TargetOptions) -> Result<Self, RunError> {
+    fn new(options: &TargetOptions, scenario: &Scenario) -> Result<Self, RunError> {
         Ok(match options {
             TargetOptions::RelaisColibri { private_api, token } => {
                 let mut config = ColibriConfig::new(*private_api, &mut rand::rng());
@@ -131,6 +153,18 @@ impl RunTarget {
                     .map_err(|e| RunError::Local(format!("Janus URL: {e}")))?;
                 Self::Janus(Rc::new(JanusTarget::new(config)))
             }
+            TargetOptions::Whip { url, token } => {
+                let mut config = WhipConfig::from_url(url)
+                    .map_err(|e| RunError::Local(format!("WHIP URL: {e}")))?;
+                config.token = token.clone();
+                config.rids = scenario
+                    .video
+                    .layers
+                    .iter()
+                    .map(|l| l.rid.clone())
+                    .collect();
+                Self::Whip(Rc::new(WhipTarget::new(config)))
+            }
         })
     }
 
@@ -138,6 +172,7 @@ impl RunTarget {
         match self {
             Self::Colibri(target) => target.leave(endpoint_id).await,
             Self::Janus(target) => target.leave(endpoint_id).await,
+            Self::Whip(target) => target.leave(endpoint_id).await,
         }
     }
 
@@ -145,6 +180,7 @@ impl RunTarget {
         match self {
             Self::Colibri(target) => target.end().await,
             Self::Janus(target) => target.end().await,
+            Self::Whip(target) => target.end().await,
         }
     }
 
@@ -157,6 +193,11 @@ impl RunTarget {
                 Rc::clone(target),
             )),
             Self::Janus(target) => tokio::task::spawn_local(janus_person_task(
+                Rc::clone(shared),
+                who,
+                Rc::clone(target),
+            )),
+            Self::Whip(target) => tokio::task::spawn_local(whip_person_task(
                 Rc::clone(shared),
                 who,
                 Rc::clone(target),
@@ -354,9 +395,9 @@ struct Roster {
     endpoints: HashMap<ParticipantId, String>,
     /// Participant by endpoint id.
     by_endpoint: HashMap<String, ParticipantId>,
-    /// A receiving participant's sending partner, when a person is two participants
-    /// (Janus).
-    partners: HashMap<ParticipantId, ParticipantId>,
+    /// A receiving participant's other transports, when a person has several (Janus: the
+    /// publisher; WHIP/WHEP: the publisher and one per watched stream).
+    partners: HashMap<ParticipantId, Vec<ParticipantId>>,
     /// Endpoint ids that send video.
     video_endpoints: Vec<String>,
     /// The endpoint id holding each place of the speaker schedule that sends video.
@@ -375,8 +416,20 @@ impl Roster {
         }
         self.left += 1;
         std::iter::once(participant)
-            .chain(self.partners.remove(&participant))
+            .chain(self.partners.remove(&participant).unwrap_or_default())
             .collect()
+    }
+
+    /// Adds a transport of the person measured by `receiver`.
+    fn add_partner(&mut self, receiver: ParticipantId, partner: ParticipantId) {
+        self.partners.entry(receiver).or_default().push(partner);
+    }
+
+    /// Removes a transport of the person measured by `receiver` (a WHEP session closed).
+    fn remove_partner(&mut self, receiver: ParticipantId, partner: ParticipantId) {
+        if let Some(list) = self.partners.get_mut(&receiver) {
+            list.retain(|p| *p != partner);
+        }
     }
 
     /// Registers a person who joined: `receiver` measures, `sender` (if another
@@ -386,7 +439,7 @@ impl Roster {
         self.endpoints.insert(receiver, who.endpoint_id.clone());
         self.by_endpoint.insert(who.endpoint_id.clone(), receiver);
         if let Some(sender) = sender {
-            self.partners.insert(receiver, sender);
+            self.add_partner(receiver, sender);
         }
     }
 
@@ -396,7 +449,7 @@ impl Roster {
             && self
                 .partners
                 .get(&m)
-                .is_none_or(|&sender| app.is_connected(sender))
+                .is_none_or(|others| others.iter().all(|&p| app.is_connected(p)))
     }
 }
 
@@ -436,20 +489,40 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     // Janus's VideoRoom does not accept abs-capture-time (so latency cannot be measured
     // through it) and negotiates transport-cc on video only; ids and payload types are the
     // same for both targets.
+    // A WHIP publisher names its m-lines and simulcast encodings in every packet (mid, rid),
+    // as browsers do, and sends no transport-wide numbers (relais does not negotiate
+    // transport-cc with publishers).
     let janus = matches!(options.target, TargetOptions::Janus { .. });
+    let whip = matches!(options.target, TargetOptions::Whip { .. });
     let abs_capture_time = (!janus).then_some(ABS_CAPTURE_TIME_ID);
     let writer = RtpWriter::new(ExtensionIds {
         audio_level: scenario.audio.audio_level_ext.then_some(AUDIO_LEVEL_ID),
-        transport_cc: Some(TRANSPORT_CC_ID),
+        transport_cc: (!whip).then_some(TRANSPORT_CC_ID),
         abs_capture_time,
-        ..ExtensionIds::default()
+        mid: whip.then_some(WHIP_MID_ID),
+        rid: whip.then_some(WHIP_RID_ID),
+        repaired_rid: whip.then_some(WHIP_REPAIRED_RID_ID),
     })?;
+    let sdes = if whip {
+        let mut rids = [None; 3];
+        for (slot, layer) in rids.iter_mut().zip(&scenario.video.layers) {
+            *slot = Some(SdesTag::rid(&layer.rid)?);
+        }
+        SdesTags {
+            audio_mid: Some(SdesTag::mid(AUDIO_MID)?),
+            video_mid: Some(SdesTag::mid(VIDEO_MID)?),
+            rids,
+        }
+    } else {
+        SdesTags::default()
+    };
     let format = MediaFormat {
         audio_pt: OPUS_PT,
         video_pt: VP8_PT,
         video_rtx_pt: VP8_RTX_PT,
         abs_capture_time_id: abs_capture_time,
         audio_transport_cc: !janus,
+        sdes,
     };
     // A packet from one participant to another crosses two impairment stages (the sender's
     // up and the receiver's down): latency is what the node adds on top.
@@ -479,7 +552,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         async move { driver.run().await }
     });
 
-    let target = RunTarget::new(&options.target)?;
+    let target = RunTarget::new(&options.target, &scenario)?;
     let certificate = NodeCertificate::generate()
         .map_err(|e| RunError::Local(format!("DTLS certificate: {e}")))?;
     let roster: Rc<RefCell<Roster>> = Rc::default();
@@ -1108,9 +1181,9 @@ fn subscription_owners(streams: &[SubscribedStream]) -> HashMap<u32, StreamOwner
             continue;
         };
         let kind = match stream.kind {
-            JanusKind::Audio => StreamKind::Audio,
-            JanusKind::Video => StreamKind::Video,
-            JanusKind::Other => continue,
+            SdpKind::Audio => StreamKind::Audio,
+            SdpKind::Video => StreamKind::Video,
+            SdpKind::Other => continue,
         };
         owners.insert(
             ssrc,
@@ -1251,5 +1324,218 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
             let owners = subscription_owners(&subscribed);
             let _ = driver.with(|app, _| app.set_receiver_streams(receive_id, owners));
         }
+    }
+}
+
+/// A WHEP session a person has open.
+#[derive(Debug)]
+struct Watching {
+    /// The stream (its publisher's endpoint id).
+    stream: String,
+    /// The session's transport.
+    participant: ParticipantId,
+    /// Its resource on the server.
+    location: String,
+    /// What the server sends on it.
+    streams: Vec<WatchedStream>,
+}
+
+/// The SSRCs of a person's WHEP sessions, and whose they are (each session's streams are
+/// told apart by its transport's id).
+fn watching_owners(sessions: &[Watching]) -> HashMap<u32, StreamOwner> {
+    let mut owners = HashMap::with_capacity(sessions.len() * 3);
+    for session in sessions {
+        let sender = u64::from(session.participant.0);
+        for stream in &session.streams {
+            let kind = match stream.kind {
+                SdpKind::Audio => StreamKind::Audio,
+                SdpKind::Video => StreamKind::Video,
+                SdpKind::Other => continue,
+            };
+            owners.insert(
+                stream.ssrc,
+                StreamOwner {
+                    kind,
+                    repairs: None,
+                    sender,
+                },
+            );
+            if let Some(rtx) = stream.rtx_ssrc {
+                owners.insert(
+                    rtx,
+                    StreamOwner {
+                        kind,
+                        repairs: Some(stream.ssrc),
+                        sender,
+                    },
+                );
+            }
+        }
+    }
+    owners
+}
+
+/// Opens a WHEP session on `stream` for `who`, measured by `view`.
+async fn open_whep(
+    shared: &Shared,
+    who: &Identity,
+    target: &WhipTarget,
+    view: ParticipantId,
+    stream: &str,
+) -> Result<Watching, String> {
+    let config = ParticipantConfig {
+        ice: IceConfig::controlling(),
+        // relais numbers what it sends a viewer transport-wide and estimates from the
+        // feedback, as for a browser.
+        transport_cc_id: Some(TRANSPORT_CC_ID),
+        rtcp_ssrc: 0x3000_0000 + who.index,
+        rtx_payload_types: vec![VP8_RTX_PT],
+        ..ParticipantConfig::default()
+    };
+    let (participant, socket) = new_participant(shared, config).await?;
+    let (session, streams) = target
+        .watch(&who.endpoint_id, stream, &participant.local_transport())
+        .await
+        .map_err(|e| format!("WHEP: {e}"))?;
+    let Some(id) = shared.driver.add(participant, socket) else {
+        let _ = target.stop(&who.endpoint_id, &session.location).await;
+        return Err("driver busy".into());
+    };
+    shared.impair(id, who);
+    let _ = shared.driver.with(|app, _| app.add_view_session(id, view));
+    shared.roster.borrow_mut().add_partner(view, id);
+    let watching = Watching {
+        stream: stream.to_owned(),
+        participant: id,
+        location: session.location,
+        streams,
+    };
+    let refused = match shared
+        .driver
+        .with_participant(id, |p| p.set_remote(Instant::now(), session.remote))
+    {
+        Some(Ok(())) => return Ok(watching),
+        Some(Err(e)) => format!("transport: {e}"),
+        None => "driver busy".to_owned(),
+    };
+    // Not left half open: a transport that cannot connect would keep the person from
+    // counting as connected.
+    close_whep(shared, who, target, view, watching).await;
+    Err(refused)
+}
+
+/// Closes one of `who`'s WHEP sessions (its stream left the view).
+async fn close_whep(
+    shared: &Shared,
+    who: &Identity,
+    target: &WhipTarget,
+    view: ParticipantId,
+    session: Watching,
+) {
+    let _ = target.stop(&who.endpoint_id, &session.location).await;
+    let _ = shared.driver.remove(session.participant);
+    let _ = shared
+        .driver
+        .with(|app, _| app.remove_member(session.participant));
+    shared
+        .roster
+        .borrow_mut()
+        .remove_partner(view, session.participant);
+}
+
+/// One person's signalling through WHIP/WHEP: a WHIP session on a transport of its own if
+/// it sends anything (ICE controlling: the server is ICE lite), and one WHEP session per
+/// stream its view watches ([`watched_streams`]; the camera on stage follows the speaker
+/// schedule as for Janus), re-checked every [`WHIP_VIEW_INTERVAL`] for as long as the
+/// person stays. What the sessions receive is measured by the person's view, a member with
+/// no transport whose id (`u32::MAX - index`) no driver slot reaches.
+async fn whip_person_task(shared: Rc<Shared>, who: Identity, target: Rc<WhipTarget>) {
+    let scenario = &shared.scenario;
+    let driver = &shared.driver;
+    let roster = &shared.roster;
+    let fail = |what: String| roster.borrow_mut().join_failures.push(what);
+    let view = ParticipantId(u32::MAX - who.index);
+    let sender = if who.audio_ssrc.is_some() || !who.video_ssrcs.is_empty() {
+        let config = ParticipantConfig {
+            ice: IceConfig::controlling(),
+            transport_cc_id: None,
+            rtcp_ssrc: who.audio_ssrc.unwrap_or(0x2000_0000 + who.index),
+            rtx_payload_types: vec![VP8_RTX_PT],
+            ..ParticipantConfig::default()
+        };
+        let (participant, socket) = match new_participant(&shared, config).await {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
+        let request = join_request(&who, participant.local_transport());
+        let session = match target.publish(&request).await {
+            Ok(s) => s,
+            Err(e) => return fail(format!("WHIP: {e}")),
+        };
+        let media = match shared.media(&who) {
+            Ok(m) => m,
+            Err(e) => return fail(e),
+        };
+        let Some(id) = driver.add(participant, socket) else {
+            return fail("driver busy".into());
+        };
+        shared.impair(id, &who);
+        let _ = driver.with(|app, _| app.add_sender(id, media));
+        match driver.with_participant(id, |p| p.set_remote(Instant::now(), session.remote)) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return fail(format!("transport: {e}")),
+            None => return fail("driver busy".into()),
+        }
+        Some(id)
+    } else {
+        None
+    };
+    let _ = driver.with(|app, _| app.add_view(view, who.slot));
+    roster.borrow_mut().add(&who, view, sender);
+    let mut sessions: Vec<Watching> = Vec::new();
+    // Streams whose session was refused once: a refusal is reported once, not at every try.
+    let mut refused: Vec<String> = Vec::new();
+    loop {
+        let since_start = Instant::now().saturating_duration_since(shared.start);
+        let stage = scheduled_stage(&shared, &who.endpoint_id, since_start);
+        let wanted = {
+            let view_now = view_with_stage(scenario, &who.endpoint_id, stage.as_deref());
+            watched_streams(
+                &view_now,
+                &roster.borrow().video_endpoints,
+                &who.endpoint_id,
+            )
+        };
+        let before = sessions.len();
+        let (keep, gone): (Vec<Watching>, Vec<Watching>) = std::mem::take(&mut sessions)
+            .into_iter()
+            .partition(|s| wanted.contains(&s.stream));
+        sessions = keep;
+        let mut changed = sessions.len() != before;
+        for session in gone {
+            close_whep(&shared, &who, &target, view, session).await;
+        }
+        for stream in &wanted {
+            if sessions.iter().any(|s| s.stream == *stream) {
+                continue;
+            }
+            match open_whep(&shared, &who, &target, view, stream).await {
+                Ok(session) => {
+                    sessions.push(session);
+                    changed = true;
+                }
+                // Tried again at the next check (e.g. the server's session rate limit).
+                Err(e) if !refused.contains(stream) => {
+                    refused.push(stream.clone());
+                    fail(e);
+                }
+                Err(_) => {}
+            }
+        }
+        if changed {
+            let owners = watching_owners(&sessions);
+            let _ = driver.with(|app, _| app.set_receiver_streams(view, owners));
+        }
+        tokio::time::sleep(WHIP_VIEW_INTERVAL).await;
     }
 }

@@ -75,12 +75,8 @@ pub const HEADER_EXTENSIONS: [(u8, &str); 4] = [
     (ABS_CAPTURE_TIME_ID, ABS_CAPTURE_TIME_URI),
 ];
 
-/// Opus payload type.
-pub const OPUS_PT: u8 = 111;
-/// VP8 payload type.
-pub const VP8_PT: u8 = 100;
-/// VP8 RTX payload type.
-pub const VP8_RTX_PT: u8 = 96;
+/// The payload types of the publisher's offer (the shared writer's).
+pub use super::sdp::{OPUS_PT, VP8_PT, VP8_RTX_PT};
 
 /// The [`TargetEvent::Other`] class announcing that the receiving participant's transport
 /// is known ([`JanusChannel::subscriber_remote`]).

@@ -14,11 +14,16 @@
 //!   WebSocket for the view.
 //! - [`janus`]: Janus 1.1's VideoRoom over its HTTP API: a publisher and a multistream
 //!   subscriber PeerConnection per participant (two transports), the view as subscriptions.
+//! - [`whip`]: relais (or any WHIP/WHEP server) as OBS or a browser page drives it: one
+//!   WHIP session per publisher, one WHEP session per watched stream.
+//! - [`sdp`]: the SDP reader and offer writer the SDP-speaking adapters share.
 //!
 //! Errors never contain addresses (DESIGN.md principle 4).
 
 pub mod colibri;
 pub mod janus;
+pub mod sdp;
+pub mod whip;
 
 use std::future::Future;
 
