@@ -1,0 +1,300 @@
+//! Upstream repair through [`Conference`]: a packet a sender lost on the way to the node is
+//! asked for with a NACK to that sender, its RTX is unwrapped, and the receiver gets the
+//! original back in its gap; duplicate and padding-only RTX are dropped and counted.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is a test failure"
+)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{rtp, vp8_payload};
+use relais_conference::allocation::VideoType;
+use relais_conference::{
+    CodecName, Conference, ConferenceConfig, ConferenceOutput, EndpointDescription, EndpointId,
+    MediaKind, NegotiatedCodec, PublishedSource,
+};
+use relais_rtp::extensions::{ExtensionKind, ExtensionMap};
+use relais_rtp::rtcp::{RtcpCompound, RtcpKind};
+use relais_rtp::rtp::RtpPacket;
+
+const ALICE: EndpointId = EndpointId(1);
+const BOB: EndpointId = EndpointId(2);
+const VIDEO_SSRC: u32 = 0x1000;
+const RTX_SSRC: u32 = 0x1001;
+/// Alice's payload types.
+const VP8_PT: u8 = 96;
+const RTX_PT: u8 = 97;
+/// Bob's payload types.
+const BOB_VP8_PT: u8 = 100;
+const EXT_ABS_CAPTURE: u8 = 7;
+
+fn description(name: &str, vp8_pt: u8, rtx_pt: u8) -> EndpointDescription {
+    let mut extensions = ExtensionMap::new();
+    extensions
+        .insert(EXT_ABS_CAPTURE, ExtensionKind::AbsCaptureTime)
+        .unwrap();
+    EndpointDescription {
+        name: name.into(),
+        codecs: vec![NegotiatedCodec {
+            payload_type: vp8_pt,
+            name: CodecName::Vp8,
+            clock_rate: 90_000,
+            rtx_payload_type: Some(rtx_pt),
+        }],
+        extensions,
+    }
+}
+
+fn conference(t0: Instant) -> Conference {
+    let mut c = Conference::new(
+        t0,
+        ConferenceConfig {
+            bandwidth_estimation: false,
+            ..ConferenceConfig::default()
+        },
+    );
+    c.add_endpoint(t0, ALICE, description("alice", VP8_PT, RTX_PT))
+        .unwrap();
+    c.add_endpoint(t0, BOB, description("bob", BOB_VP8_PT, 101))
+        .unwrap();
+    c.set_sources(
+        t0,
+        ALICE,
+        vec![PublishedSource {
+            name: "alice-v0".into(),
+            kind: MediaKind::Video,
+            ssrcs: vec![VIDEO_SSRC],
+            rtx: vec![(VIDEO_SSRC, RTX_SSRC)],
+            video_type: VideoType::Camera,
+        }],
+    )
+    .unwrap();
+    c
+}
+
+/// Alice's VP8 packet `seq` (picture id = seq, one packet per frame).
+fn media(seq: u16, keyframe: bool) -> Vec<u8> {
+    rtp(
+        VP8_PT,
+        true,
+        seq,
+        u32::from(seq) * 3000,
+        VIDEO_SSRC,
+        &[(EXT_ABS_CAPTURE, &[1, 2, 3, 4, 5, 6, 7, 8])],
+        &vp8_payload(seq, seq as u8, keyframe),
+    )
+}
+
+/// Alice's RTX retransmission of `original` with RTX sequence number `rtx_seq`.
+fn rtx_of(original: &[u8], rtx_seq: u16) -> Vec<u8> {
+    let parsed = RtpPacket::parse(original).unwrap();
+    let mut payload = parsed.sequence_number().to_be_bytes().to_vec();
+    payload.extend_from_slice(parsed.payload());
+    rtp(
+        RTX_PT,
+        parsed.marker(),
+        rtx_seq,
+        parsed.timestamp(),
+        RTX_SSRC,
+        &[(EXT_ABS_CAPTURE, &[1, 2, 3, 4, 5, 6, 7, 8])],
+        &payload,
+    )
+}
+
+/// A padding-only RTX packet (a bandwidth probe): P bit, no payload, 16 bytes of padding.
+fn padding_rtx(rtx_seq: u16) -> Vec<u8> {
+    let mut p = rtp(RTX_PT, false, rtx_seq, 0, RTX_SSRC, &[], &[]);
+    p[0] |= 0x20;
+    p.extend_from_slice(&[0; 15]);
+    p.push(16);
+    p
+}
+
+struct Drained {
+    rtp_to_bob: Vec<Vec<u8>>,
+    /// `(sender ssrc, media ssrc, sequence numbers)` of the NACKs to Alice.
+    nacks_to_alice: Vec<(u32, u32, Vec<u16>)>,
+}
+
+fn drain(c: &mut Conference) -> Drained {
+    let mut drained = Drained {
+        rtp_to_bob: Vec::new(),
+        nacks_to_alice: Vec::new(),
+    };
+    while let Some(output) = c.poll_output() {
+        match output {
+            ConferenceOutput::Rtp { to: BOB, packet } => drained.rtp_to_bob.push(packet),
+            ConferenceOutput::Rtcp { to: ALICE, packet } => {
+                for view in RtcpCompound::new(&packet) {
+                    let view = view.unwrap();
+                    if view.kind() == RtcpKind::Nack {
+                        drained.nacks_to_alice.push((
+                            view.sender_ssrc().unwrap(),
+                            view.media_ssrc().unwrap(),
+                            view.nack_pairs().sequence_numbers().collect(),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    drained
+}
+
+/// A conference where Bob receives Alice's video from packet 10 (a key frame) on.
+fn forwarding(t0: Instant) -> Conference {
+    let mut c = conference(t0);
+    c.handle_rtp(t0, ALICE, &media(1, true));
+    c.handle_timeout(t0 + Duration::from_millis(1));
+    for seq in 2..10 {
+        c.handle_rtp(t0 + Duration::from_millis(2), ALICE, &media(seq, false));
+    }
+    c.handle_rtp(t0 + Duration::from_millis(2), ALICE, &media(10, true));
+    let d = drain(&mut c);
+    assert_eq!(d.rtp_to_bob.len(), 1, "bob receives from the key frame on");
+    assert!(d.nacks_to_alice.is_empty(), "nothing lost");
+    c
+}
+
+#[test]
+fn a_packet_lost_upstream_is_nacked_repaired_from_rtx_and_forwarded_in_its_gap() {
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
+    let mut c = forwarding(t0);
+    let before = c.stats();
+    c.handle_rtp(ms(10), ALICE, &media(11, false));
+    // 12 is lost between Alice and the node.
+    let lost = media(12, false);
+    c.handle_rtp(ms(20), ALICE, &media(13, false));
+    let d = drain(&mut c);
+    let forwarded: Vec<u16> = d
+        .rtp_to_bob
+        .iter()
+        .map(|p| RtpPacket::parse(p.as_slice()).unwrap().sequence_number())
+        .collect();
+    assert_eq!(forwarded, [11, 13]);
+    // The gap is asked for at once, from the node's SSRC for Alice.
+    assert_eq!(
+        d.nacks_to_alice,
+        [(Conference::node_ssrc(ALICE), VIDEO_SSRC, vec![12])]
+    );
+    let s = c.stats();
+    assert_eq!(s.upstream_nacks_sent - before.upstream_nacks_sent, 1);
+    assert_eq!(
+        s.upstream_nacked_packets - before.upstream_nacked_packets,
+        1
+    );
+
+    // Alice answers with RTX: Bob gets packet 12 in its gap, on Alice's SSRC with his
+    // payload type, payload byte for byte the original's.
+    c.handle_rtp(ms(30), ALICE, &rtx_of(&lost, 500));
+    let d = drain(&mut c);
+    assert_eq!(d.rtp_to_bob.len(), 1);
+    let repaired = RtpPacket::parse(d.rtp_to_bob[0].as_slice()).unwrap();
+    let original = RtpPacket::parse(lost.as_slice()).unwrap();
+    assert_eq!(repaired.sequence_number(), 12);
+    assert_eq!(repaired.ssrc(), VIDEO_SSRC);
+    assert_eq!(repaired.payload_type(), BOB_VP8_PT);
+    assert_eq!(repaired.timestamp(), original.timestamp());
+    assert_eq!(repaired.payload(), original.payload());
+    assert_eq!(c.stats().publisher_rtx_recovered, 1);
+
+    // The repaired packet is in the cache: Bob's own NACK for it is answered.
+    let nack = relais_rtp::rtcp::feedback::nack(0xB0B, VIDEO_SSRC, &[12]).unwrap();
+    let nack = relais_rtp::rtcp::RtcpPacket::from(nack).to_bytes().unwrap();
+    let retransmitted = c.stats().retransmitted;
+    c.handle_rtcp(ms(31), BOB, &nack);
+    assert_eq!(c.stats().retransmitted, retransmitted + 1);
+    drain(&mut c);
+
+    // A second RTX of 12 repairs nothing: dropped and counted.
+    c.handle_rtp(ms(40), ALICE, &rtx_of(&lost, 501));
+    assert!(drain(&mut c).rtp_to_bob.is_empty());
+    assert_eq!(c.stats().publisher_rtx_duplicate, 1);
+
+    // Padding-only RTX (a probe) is dropped.
+    let dropped = c.stats().dropped_publisher_rtx;
+    c.handle_rtp(ms(41), ALICE, &padding_rtx(502));
+    assert!(drain(&mut c).rtp_to_bob.is_empty());
+    assert_eq!(c.stats().dropped_publisher_rtx, dropped + 1);
+    assert_eq!(c.stats().publisher_rtx_recovered, 1);
+}
+
+#[test]
+fn a_missing_packet_is_asked_for_again_until_given_up() {
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
+    let mut c = forwarding(t0);
+    c.handle_rtp(ms(10), ALICE, &media(12, false));
+    assert_eq!(
+        drain(&mut c).nacks_to_alice.len(),
+        1,
+        "11 asked for at once"
+    );
+    let mut requests = 1;
+    let mut now = ms(10);
+    // Driven by the conference's timer, as the node does.
+    while now < ms(2_000) {
+        now = c
+            .poll_timeout()
+            .unwrap()
+            .max(now + Duration::from_millis(1));
+        c.handle_timeout(now);
+        for (_, media_ssrc, seqs) in drain(&mut c).nacks_to_alice {
+            assert_eq!((media_ssrc, seqs), (VIDEO_SSRC, vec![11]));
+            requests += 1;
+        }
+    }
+    let s = c.stats();
+    assert_eq!(requests, 10, "the default maximum of requests");
+    assert_eq!(s.upstream_nacked_packets, 10);
+    assert_eq!(s.upstream_repairs_abandoned, 1);
+    // Given up: a late repair is a duplicate.
+    c.handle_rtp(now, ALICE, &rtx_of(&media(11, false), 9));
+    assert!(drain(&mut c).rtp_to_bob.is_empty());
+    assert_eq!(c.stats().publisher_rtx_duplicate, 1);
+}
+
+#[test]
+fn with_repair_off_publisher_rtx_is_dropped_and_nothing_is_nacked() {
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
+    let mut c = Conference::new(
+        t0,
+        ConferenceConfig {
+            bandwidth_estimation: false,
+            upstream_repair: relais_conference::RepairConfig {
+                enabled: false,
+                ..Default::default()
+            },
+            ..ConferenceConfig::default()
+        },
+    );
+    c.add_endpoint(t0, ALICE, description("alice", VP8_PT, RTX_PT))
+        .unwrap();
+    c.set_sources(
+        t0,
+        ALICE,
+        vec![PublishedSource {
+            name: "alice-v0".into(),
+            kind: MediaKind::Video,
+            ssrcs: vec![VIDEO_SSRC],
+            rtx: vec![(VIDEO_SSRC, RTX_SSRC)],
+            video_type: VideoType::Camera,
+        }],
+    )
+    .unwrap();
+    c.handle_rtp(ms(0), ALICE, &media(1, true));
+    c.handle_rtp(ms(1), ALICE, &media(3, false));
+    c.handle_rtp(ms(2), ALICE, &rtx_of(&media(2, false), 1));
+    let d = drain(&mut c);
+    assert!(d.nacks_to_alice.is_empty());
+    assert_eq!(c.stats().dropped_publisher_rtx, 1);
+    assert_eq!(c.stats().upstream_nacks_sent, 0);
+}
