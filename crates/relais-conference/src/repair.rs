@@ -186,6 +186,14 @@ impl RetransmissionRequester {
         Arrival::NotMissing
     }
 
+    /// Forgets the stream (its sender changed SSRC or restarted): what was missing is
+    /// given up, the next packet starts it again.
+    pub fn clear(&mut self) {
+        self.abandoned += self.missing.len() as u64;
+        self.missing.clear();
+        self.highest = None;
+    }
+
     /// Starts over at `seq`: what was missing is given up.
     fn reset(&mut self, seq: u16) {
         self.abandoned += self.missing.len() as u64;

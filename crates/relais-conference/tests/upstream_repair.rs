@@ -298,3 +298,163 @@ fn with_repair_off_publisher_rtx_is_dropped_and_nothing_is_nacked() {
     assert_eq!(c.stats().dropped_publisher_rtx, 1);
     assert_eq!(c.stats().upstream_nacks_sent, 0);
 }
+
+/// The same through the WHIP/WHEP [`relais_conference::Forwarder`]: simulcast publisher,
+/// RTX identified by `repaired-rtp-stream-id`.
+mod forwarder {
+    use super::*;
+    use common::{
+        forwarder, parse, publisher_lines, rtcp_to, rtp_to, video_packet, viewer_lines, Clock,
+        Source, LAYER_SSRCS, PUB, P_MID, P_RRID, STREAM, V1, V2,
+    };
+    use relais_conference::Forwarder;
+
+    const PUB_RTX_SSRC: u32 = 0x77;
+
+    /// Publisher RTX (PT 97) of `original` for layer `rid`.
+    fn rtx(original: &[u8], rtx_seq: u16, rid: &[u8]) -> Vec<u8> {
+        let parsed = parse(original);
+        let mut payload = parsed.sequence_number().to_be_bytes().to_vec();
+        payload.extend_from_slice(parsed.payload());
+        rtp(
+            97,
+            parsed.marker(),
+            rtx_seq,
+            parsed.timestamp(),
+            PUB_RTX_SSRC,
+            &[(P_MID, b"1"), (P_RRID, rid)],
+            &payload,
+        )
+    }
+
+    fn nacks(packets: &[Vec<u8>]) -> Vec<(u32, u32, Vec<u16>)> {
+        packets
+            .iter()
+            .flat_map(|p| RtcpCompound::new(p).map(Result::unwrap).collect::<Vec<_>>())
+            .filter(|v| v.kind() == RtcpKind::Nack)
+            .map(|v| {
+                (
+                    v.sender_ssrc().unwrap(),
+                    v.media_ssrc().unwrap(),
+                    v.nack_pairs().sequence_numbers().collect(),
+                )
+            })
+            .collect()
+    }
+
+    fn start(f: &mut Forwarder, clock: &Clock, source: &mut Source) {
+        f.add_publisher(clock.at(0), STREAM, PUB, publisher_lines())
+            .unwrap();
+        f.add_viewer(clock.at(0), STREAM, V1, viewer_lines(1000, true, true))
+            .unwrap();
+        f.add_viewer(clock.at(0), STREAM, V2, viewer_lines(2000, false, false))
+            .unwrap();
+        for i in 0..3 {
+            source.frame(f, PUB, clock.at(i * 33), &[2, 1, 0], i == 0);
+        }
+        common::drain(f);
+    }
+
+    #[test]
+    fn a_lost_layer_packet_is_nacked_and_its_rtx_reaches_every_viewer_in_its_gap() {
+        let clock = Clock::new();
+        let mut f = forwarder();
+        let mut source = Source::new(LAYER_SSRCS);
+        start(&mut f, &clock, &mut source);
+        // Frame 3's top-layer packet is lost on the way; frame 4 arrives.
+        let lost = video_packet(
+            2,
+            LAYER_SSRCS[2],
+            source.seq[2],
+            source.ts,
+            source.pic,
+            false,
+            999,
+        );
+        let lost_seq = source.seq[2];
+        source.seq[2] += 1;
+        source.ts += 2970;
+        source.pic += 1;
+        source.frame(&mut f, PUB, clock.at(132), &[2, 1, 0], false);
+        let out = common::drain(&mut f);
+        assert_eq!(
+            nacks(&rtcp_to(&out, PUB)),
+            [(Forwarder::node_ssrc(PUB), LAYER_SSRCS[2], vec![lost_seq])]
+        );
+        assert_eq!(f.stats().upstream_nacks_sent, 1);
+        // Viewers got frames 0, 1, 2 and 4 of the top layer: 3003 is their gap.
+        let video = |out: &[relais_conference::ForwarderOutput], viewer, ssrc| -> Vec<Vec<u8>> {
+            rtp_to(out, viewer)
+                .into_iter()
+                .filter(|p| parse(p).ssrc() == ssrc)
+                .collect()
+        };
+        assert_eq!(
+            video(&out, V1, 1002)
+                .iter()
+                .map(|p| parse(p).sequence_number())
+                .collect::<Vec<_>>(),
+            [3004]
+        );
+
+        f.handle_rtp(clock.at(140), PUB, &rtx(&lost, 1, b"f"));
+        let out = common::drain(&mut f);
+        for (viewer, ssrc) in [(V1, 1002), (V2, 2002)] {
+            let got = video(&out, viewer, ssrc);
+            assert_eq!(got.len(), 1, "the repair reaches {viewer:?}");
+            let repaired = parse(&got[0]);
+            assert_eq!(repaired.sequence_number(), 3003);
+            assert_eq!(repaired.payload_type(), 120);
+            assert_eq!(repaired.timestamp(), parse(&lost).timestamp());
+            assert_eq!(repaired.payload(), parse(&lost).payload());
+        }
+        assert_eq!(f.stats().publisher_rtx_recovered, 1);
+
+        // Again: not missing any more.
+        f.handle_rtp(clock.at(150), PUB, &rtx(&lost, 2, b"f"));
+        assert!(common::drain(&mut f).is_empty());
+        assert_eq!(f.stats().publisher_rtx_duplicate, 1);
+        assert_eq!(f.stats().publisher_rtx_recovered, 1);
+    }
+
+    #[test]
+    fn a_repair_from_before_a_layer_switch_is_dropped_as_late() {
+        let clock = Clock::new();
+        let mut f = forwarder();
+        let mut source = Source::new(LAYER_SSRCS);
+        start(&mut f, &clock, &mut source);
+        // Top-layer packet of frame 3 lost; then the top layer stops and viewers switch
+        // down to the middle layer at its next key frame.
+        let lost = video_packet(
+            2,
+            LAYER_SSRCS[2],
+            source.seq[2],
+            source.ts,
+            source.pic,
+            false,
+            999,
+        );
+        source.seq[2] += 1;
+        source.ts += 2970;
+        source.pic += 1;
+        source.frame(&mut f, PUB, clock.at(132), &[2, 1, 0], false);
+        let mut t = 132;
+        while t < 1300 {
+            t += 33;
+            source.frame(&mut f, PUB, clock.at(t), &[1, 0], t > 1200);
+        }
+        let out = common::drain(&mut f);
+        assert!(
+            rtp_to(&out, V1)
+                .iter()
+                .any(|p| parse(p).sequence_number() > 3004 && parse(p).ssrc() == 1002),
+            "V1 switched to the middle layer"
+        );
+        let late = f.stats().dropped_late;
+        // The top layer's repair arrives after the switch (it is still missing there).
+        f.handle_rtp(clock.at(t + 1), PUB, &rtx(&lost, 1, b"f"));
+        let out = common::drain(&mut f);
+        assert!(rtp_to(&out, V1).is_empty() && rtp_to(&out, V2).is_empty());
+        assert_eq!(f.stats().dropped_late, late + 2, "one per viewer");
+    }
+}

@@ -205,6 +205,8 @@ pub(crate) struct Projection {
     target: Option<LayerTarget>,
     /// Simulcast: the encoding being forwarded.
     current_encoding: Option<u8>,
+    /// Simulcast: the encoding forwarded before (its late packets count as dropped late).
+    previous_encoding: Option<u8>,
     /// SVC: a key frame started the forwarded stream.
     started: bool,
     /// Dependency descriptor: the decode target being forwarded.
@@ -245,6 +247,7 @@ impl Projection {
             receiver,
             target: None,
             current_encoding: None,
+            previous_encoding: None,
             started: false,
             decode_target: None,
             decode_target_blocked: false,
@@ -282,7 +285,7 @@ impl Projection {
     /// key frame and continues the numbering).
     pub(crate) fn set_target(&mut self, target: Option<LayerTarget>) {
         if target.is_none() {
-            self.current_encoding = None;
+            self.previous_encoding = self.current_encoding.take();
             self.started = false;
             self.decode_target = None;
             self.decode_target_blocked = false;
@@ -341,7 +344,7 @@ impl Projection {
         match (scheme, info.dependency, structure) {
             (_, Some(dependency), Some(structure)) => {
                 let Some(current) = self.decode_target.filter(|_| self.started) else {
-                    return Verdict::Late;
+                    return DROP;
                 };
                 if !dependency.is_part_of(current) {
                     return THINNED;
@@ -355,7 +358,12 @@ impl Projection {
             }
             (LayerScheme::Simulcast, _, _) => {
                 if self.current_encoding != Some(info.encoding) {
-                    Verdict::Late
+                    // Counted when the receiver got that encoding before the switch.
+                    if self.previous_encoding == Some(info.encoding) {
+                        Verdict::Late
+                    } else {
+                        DROP
+                    }
                 } else if info.temporal <= self.current_temporal {
                     Verdict::Forward {
                         marker: info.marker,
@@ -366,7 +374,7 @@ impl Projection {
             }
             (LayerScheme::Svc, _, _) => {
                 if !self.started {
-                    Verdict::Late
+                    DROP
                 } else if info.spatial <= self.current_spatial
                     && info.temporal <= self.current_temporal
                 {
@@ -502,7 +510,7 @@ impl Projection {
                     wants_keyframe: true,
                 };
             }
-            self.current_encoding = Some(info.encoding);
+            self.previous_encoding = self.current_encoding.replace(info.encoding);
             self.current_temporal = target.temporal;
         }
         self.adjust_temporal(info, target.temporal);

@@ -9,7 +9,7 @@
 
 /// How far behind the newest packet a late one may be and still be placed: beyond this,
 /// 16-bit order is no longer trustworthy (and no repair is that late).
-const MAX_LATENESS: u16 = 0x2000;
+pub(crate) const MAX_LATENESS: u16 = 0x2000;
 
 /// `a` is after `b` in RTP sequence order.
 #[inline]
