@@ -299,6 +299,129 @@ fn with_repair_off_publisher_rtx_is_dropped_and_nothing_is_nacked() {
     assert_eq!(c.stats().upstream_nacks_sent, 0);
 }
 
+#[test]
+fn across_a_simulcast_switch_repairs_fill_the_new_encoding_and_the_old_one_is_late() {
+    use relais_conference::allocation::{ReceiverConstraintsUpdate, VideoConstraints};
+    let t0 = Instant::now();
+    let ms = |n: u64| t0 + Duration::from_millis(n);
+    let ssrcs = [0x1000u32, 0x2000, 0x3000];
+    let mut c = conference(t0);
+    c.set_sources(
+        t0,
+        ALICE,
+        vec![PublishedSource {
+            name: "alice-v0".into(),
+            kind: MediaKind::Video,
+            ssrcs: ssrcs.to_vec(),
+            rtx: ssrcs.iter().map(|&s| (s, s + 1)).collect(),
+            video_type: VideoType::Camera,
+        }],
+    )
+    .unwrap();
+    c.set_receiver_constraints(
+        t0,
+        BOB,
+        ReceiverConstraintsUpdate {
+            default_constraints: Some(VideoConstraints::UNLIMITED),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let packet = |encoding: usize, frame: u16, keyframe: bool| {
+        rtp(
+            VP8_PT,
+            true,
+            1000 * (encoding as u16 + 1) + frame,
+            u32::from(frame) * 3000,
+            ssrcs[encoding],
+            &[],
+            &vp8_payload(frame, frame as u8, keyframe),
+        )
+    };
+    let (mut lost_top, mut lost_low) = (None, None);
+    let mut to_bob = Vec::new();
+    for frame in 0..11u16 {
+        let now = ms(u64::from(frame) * 33);
+        if frame == 7 {
+            // Bob's view shrinks: he moves to the lowest encoding at its next key frame.
+            c.set_receiver_constraints(
+                now,
+                BOB,
+                ReceiverConstraintsUpdate {
+                    default_constraints: Some(VideoConstraints {
+                        max_height: 180,
+                        max_frame_rate: -1.0,
+                    }),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        }
+        for encoding in 0..3 {
+            let p = packet(encoding, frame, frame < 2 || frame == 8);
+            match (encoding, frame) {
+                (2, 5) => lost_top = Some(p),
+                (0, 9) => lost_low = Some(p),
+                _ => c.handle_rtp(now, ALICE, &p),
+            }
+        }
+        c.handle_timeout(now);
+        let d = drain(&mut c);
+        match frame {
+            6 => assert_eq!(
+                d.nacks_to_alice,
+                [(Conference::node_ssrc(ALICE), ssrcs[2], vec![3005])]
+            ),
+            // (3005 is asked for again in the same turn: its retry interval passed.)
+            10 => assert!(d.nacks_to_alice.contains(&(
+                Conference::node_ssrc(ALICE),
+                ssrcs[0],
+                vec![1009]
+            ))),
+            _ => {}
+        }
+        to_bob.extend(d.rtp_to_bob.iter().map(|p| {
+            let p = RtpPacket::parse(p.as_slice()).unwrap();
+            (p.ssrc(), p.sequence_number())
+        }));
+    }
+    // The top encoding (but 5), then the lowest one from its key frame 8 (but 9), continuing
+    // the numbering on the primary SSRC: the lowest encoding's 1008 went out as 3008.
+    let expected: Vec<(u32, u16)> = [3000, 3001, 3002, 3003, 3004, 3006, 3007, 3008, 3010]
+        .into_iter()
+        .map(|seq| (ssrcs[0], seq))
+        .collect();
+    assert_eq!(to_bob, expected);
+    // The lowest encoding's repair fills Bob's gap at 3009, rewritten like its neighbours.
+    let lost_low = lost_low.unwrap();
+    c.handle_rtp(ms(400), ALICE, &rtx_like(&lost_low, ssrcs[0] + 1));
+    let d = drain(&mut c);
+    assert_eq!(d.rtp_to_bob.len(), 1);
+    let repaired = RtpPacket::parse(d.rtp_to_bob[0].as_slice()).unwrap();
+    assert_eq!(
+        (repaired.ssrc(), repaired.sequence_number()),
+        (ssrcs[0], 3009)
+    );
+    assert_eq!(
+        repaired.payload(),
+        RtpPacket::parse(lost_low.as_slice()).unwrap().payload()
+    );
+    // The top encoding's repair comes after Bob left it: dropped, counted late.
+    let late = c.stats().dropped_late;
+    c.handle_rtp(ms(401), ALICE, &rtx_like(&lost_top.unwrap(), ssrcs[2] + 1));
+    let d = drain(&mut c);
+    assert!(d.rtp_to_bob.is_empty(), "Bob left that encoding");
+    assert_eq!(c.stats().publisher_rtx_recovered, 2);
+    assert_eq!(c.stats().dropped_late, late + 1);
+}
+
+/// Alice's RTX of `original` on `rtx_ssrc`.
+fn rtx_like(original: &[u8], rtx_ssrc: u32) -> Vec<u8> {
+    let mut rtx = rtx_of(original, 1);
+    rtx[8..12].copy_from_slice(&rtx_ssrc.to_be_bytes());
+    rtx
+}
+
 /// The same through the WHIP/WHEP [`relais_conference::Forwarder`]: simulcast publisher,
 /// RTX identified by `repaired-rtp-stream-id`.
 mod forwarder {
