@@ -881,7 +881,12 @@ impl Stream {
                 }
             }
             if let Some(requester) = layer.repair.as_mut() {
-                match requester.on_packet(now, seq) {
+                let arrival = if repaired {
+                    requester.on_repair(now, seq)
+                } else {
+                    requester.on_packet(now, seq)
+                };
+                match arrival {
                     // A new gap is asked for at once.
                     repair::Arrival::Newest { gap } if gap > 0 => {
                         request_repairs(io, now, endpoint, node_ssrc, packet.ssrc(), requester, due)

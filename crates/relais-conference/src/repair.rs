@@ -103,8 +103,9 @@ pub struct RetransmissionRequester {
     highest: Option<u16>,
     /// Missing numbers, oldest gap first (the order they were found in).
     missing: Vec<Missing>,
-    /// Smoothed round trip from a first request to its repair (Karn: only numbers requested
-    /// once are sampled, so a sample cannot match an earlier request).
+    /// Smoothed round trip from a first request to its repair (Karn: only repairs of numbers
+    /// requested once are sampled, so a sample cannot match an earlier request, nor a late
+    /// original).
     smoothed_rtt: Option<Duration>,
     /// Numbers given up on since the last poll (evicted when the list was full, or reset).
     abandoned: u64,
@@ -151,9 +152,17 @@ impl RetransmissionRequester {
             .max(MIN_RETRY_INTERVAL)
     }
 
-    /// Accounts an arriving packet (original or unwrapped repair) with sequence number
-    /// `seq`.
+    /// Accounts an arriving original packet with sequence number `seq`.
     pub fn on_packet(&mut self, now: Instant, seq: u16) -> Arrival {
+        self.arrive(now, seq, false)
+    }
+
+    /// Accounts a repair of `seq` (unwrapped from RTX); it also measures the round trip.
+    pub fn on_repair(&mut self, now: Instant, seq: u16) -> Arrival {
+        self.arrive(now, seq, true)
+    }
+
+    fn arrive(&mut self, now: Instant, seq: u16, repaired: bool) -> Arrival {
         let Some(highest) = self.highest else {
             self.highest = Some(seq);
             return Arrival::Newest { gap: 0 };
@@ -173,7 +182,7 @@ impl RetransmissionRequester {
         }
         if let Some(index) = self.missing.iter().position(|m| m.seq == seq) {
             let found = self.missing.remove(index);
-            if let (1, Some(at)) = (found.requests, found.requested_at) {
+            if let (true, 1, Some(at)) = (repaired, found.requests, found.requested_at) {
                 self.sample_rtt(now.saturating_duration_since(at));
             }
             return Arrival::Filled;
@@ -396,13 +405,26 @@ mod tests {
         r.on_packet(t0, 1);
         r.on_packet(t0, 4);
         assert_eq!(poll(&mut r, t0), (vec![2, 3], 0));
-        assert_eq!(r.on_packet(t0 + ms(30), 2), Arrival::Filled);
-        assert_eq!(r.on_packet(t0 + ms(31), 2), Arrival::NotMissing);
+        assert_eq!(r.on_repair(t0 + ms(30), 2), Arrival::Filled);
+        assert_eq!(r.on_repair(t0 + ms(31), 2), Arrival::NotMissing);
         assert_eq!(r.round_trip(), Some(ms(30)));
         // The retry interval follows the round trip (plus a quarter).
         assert_eq!(r.retry_interval(), Duration::from_micros(37_500));
         assert_eq!(poll(&mut r, t0 + ms(37)), (vec![], 0));
         assert_eq!(poll(&mut r, t0 + ms(38)), (vec![3], 0));
+    }
+
+    #[test]
+    fn a_late_original_is_no_round_trip_sample() {
+        let t0 = Instant::now();
+        let mut r = requester();
+        r.on_packet(t0, 1);
+        r.on_packet(t0, 3);
+        poll(&mut r, t0);
+        // Reordered, not repaired: it says nothing about the publisher's answer time.
+        assert_eq!(r.on_packet(t0 + ms(2), 2), Arrival::Filled);
+        assert_eq!(r.round_trip(), None);
+        assert_eq!(r.retry_interval(), ms(50));
     }
 
     #[test]
@@ -412,7 +434,7 @@ mod tests {
         r.on_packet(t0, 1);
         r.on_packet(t0, 3);
         poll(&mut r, t0);
-        r.on_packet(t0 + ms(1), 2);
+        r.on_repair(t0 + ms(1), 2);
         assert_eq!(r.round_trip(), Some(ms(1)));
         assert_eq!(r.retry_interval(), MIN_RETRY_INTERVAL);
     }

@@ -892,7 +892,13 @@ impl Conference {
             .get_mut(usize::from(encoding))
             .and_then(|e| e.repair.as_mut())
         {
-            match requester.on_packet(now, packet.sequence_number()) {
+            let seq = packet.sequence_number();
+            let arrival = if repaired {
+                requester.on_repair(now, seq)
+            } else {
+                requester.on_packet(now, seq)
+            };
+            match arrival {
                 // A new gap is asked for at once.
                 Arrival::Newest { gap } if gap > 0 => request_repairs(
                     io,
