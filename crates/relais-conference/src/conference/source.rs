@@ -398,9 +398,13 @@ impl Source {
         info.temporal = temporal;
         let mut changed = false;
         if let Some(stats) = encoding.stats_mut(spatial, temporal) {
-            changed = !active(stats, now);
-            stats.last_packet = Some(now);
-            stats.was_active = true;
+            // A late packet (a repair) is no sign of life: a layer that stopped must not
+            // come back for it.
+            if !info.late {
+                changed = !active(stats, now);
+                stats.last_packet = Some(now);
+                stats.was_active = true;
+            }
             stats.bytes += packet.payload().len() as u64;
         }
         if temporal + 1 > self.temporal_layers {
