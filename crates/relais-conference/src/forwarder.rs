@@ -13,9 +13,17 @@
 //!   m-line and `rtp-stream-id` the simulcast layer (position in `simulcast_rids`, lowest
 //!   first); then `announced_ssrcs` (position = layer with simulcast); then the payload type
 //!   when exactly one m-line carries it. A new SSRC for a known layer replaces the old one.
-//! - **Publisher RTX** (`repaired-rtp-stream-id` or an RTX payload type) is dropped and
-//!   counted in [`ForwarderStats::dropped_publisher_rtx`]; viewers repair losses through
-//!   their own NACKs against the per-viewer cache.
+//! - **Upstream repair** ([`crate::repair`]): a gap in a publisher's video layer is asked
+//!   for at once with a NACK to the publisher, and again every retry interval up to a
+//!   maximum. Publisher RTX (`repaired-rtp-stream-id` naming the layer's rid, or an RTX
+//!   payload type on a line with one layer) is unwrapped into a reused buffer and, when its
+//!   packet is still missing, forwarded like the original; otherwise it is dropped and
+//!   counted ([`ForwarderStats::publisher_rtx_duplicate`]; padding-only or unmapped RTX in
+//!   [`ForwarderStats::dropped_publisher_rtx`]). Viewers repair what they lose downstream
+//!   through their own NACKs against the per-viewer cache.
+//! - **Late packets** (reordered or repaired) go out with the sequence number the original
+//!   would have had; they never switch a viewer's layer, and one from before the viewer's
+//!   last change of source SSRC is dropped and counted in [`ForwarderStats::dropped_late`].
 //! - **Layer choice**: every viewer video line is fed by the highest layer that had a packet
 //!   within [`LAYER_ACTIVE_TIMEOUT`]; a switch happens only on a keyframe of the target
 //!   layer, and each non-keyframe of the target layer while switching asks for a keyframe
@@ -44,7 +52,8 @@ use relais_rtp::extensions::{ExtensionKind, ExtensionMap, TransportSequenceNumbe
 use relais_rtp::rtcp::{feedback, ReportBlock, RtcpCompound, RtcpKind, RtcpPacket, RtcpPacketView};
 use relais_rtp::rtp::{ExtensionForm, RtpPacket};
 
-use crate::conference::rewrite::seq_newer;
+use crate::conference::rewrite::{seq_newer, MAX_LATENESS};
+use crate::repair::{self, RetransmissionRequester, RtxPayload};
 use crate::{
     CodecName, ConferenceError, EndpointId, ForwarderConfig, ForwarderOutput, ForwarderStats,
     MediaKind, MediaLine, NegotiatedCodec,
@@ -120,11 +129,52 @@ impl Io {
     }
 }
 
-/// What an incoming publisher SSRC is.
+/// Where a media packet (original or unwrapped repair) belongs.
+#[derive(Debug, Clone, Copy)]
+struct MediaArrival {
+    line: usize,
+    layer: usize,
+    /// Its SSRC was seen for the first time.
+    first_sight: bool,
+    /// Unwrapped from the publisher's RTX.
+    repaired: bool,
+}
+
+/// Buffers reused by upstream repair, so that it does not allocate per packet.
+#[derive(Debug, Default)]
+struct RepairScratch {
+    /// The original packet unwrapped from an RTX packet.
+    rtx: Vec<u8>,
+    /// Sequence numbers due for a NACK.
+    due: Vec<u16>,
+}
+
+/// Sends `publisher` the NACKs `requester` wants now (new gaps, retries) for `media_ssrc`,
+/// from the node's SSRC for that publisher; `due` is a reused list.
+fn request_repairs(
+    io: &mut Io,
+    now: Instant,
+    publisher: EndpointId,
+    node_ssrc: u32,
+    media_ssrc: u32,
+    requester: &mut RetransmissionRequester,
+    due: &mut Vec<u16>,
+) {
+    let outcome = requester.poll_requests(now, due);
+    io.stats.upstream_repairs_abandoned += outcome.abandoned;
+    for (nack, count) in repair::nack_packets(node_ssrc, media_ssrc, due) {
+        io.stats.upstream_nacks_sent += 1;
+        io.stats.upstream_nacked_packets += count as u64;
+        io.rtcp(publisher, &nack);
+    }
+}
+
+/// What an incoming publisher SSRC is: a layer of a line, or RTX repairing a line's layer
+/// (`None` when the layer cannot be told: RTX by payload type on a simulcast line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SsrcRoute {
     Media { line: usize, layer: usize },
-    Rtx,
+    Rtx { line: usize, layer: Option<usize> },
 }
 
 #[derive(Debug, Default)]
@@ -132,6 +182,10 @@ struct Layer {
     ssrc: Option<u32>,
     last_packet: Option<Instant>,
     last_keyframe_request: Option<Instant>,
+    /// The newest sequence number received.
+    highest_seq: Option<u16>,
+    /// Upstream loss repair (video, when enabled).
+    repair: Option<RetransmissionRequester>,
 }
 
 #[derive(Debug)]
@@ -149,6 +203,11 @@ struct PublisherLine {
 impl PublisherLine {
     fn is_rtx_pt(&self, pt: u8) -> bool {
         self.codecs.iter().any(|c| c.rtx_payload_type == Some(pt))
+    }
+
+    /// The only layer, when the line has one (no simulcast).
+    fn single_layer(&self) -> Option<usize> {
+        (self.layers.len() == 1).then_some(0)
     }
 
     fn highest_active(&self, now: Instant) -> Option<usize> {
@@ -187,10 +246,14 @@ impl Publisher {
                         self.routes.retain(|(s, _)| *s != old);
                     }
                     l.last_keyframe_request = None;
+                    l.highest_seq = None;
+                    if let Some(requester) = l.repair.as_mut() {
+                        requester.clear();
+                    }
                 }
                 self.routes.push((ssrc, route));
             }
-            SsrcRoute::Rtx => {
+            SsrcRoute::Rtx { .. } => {
                 if self.routes.len() < MAX_SSRC_ROUTES {
                     self.routes.push((ssrc, route));
                 }
@@ -210,12 +273,18 @@ impl Publisher {
             if mid != line.mid.as_bytes() {
                 continue;
             }
-            if ext
-                .get(packet, ExtensionKind::RepairedRtpStreamId)
-                .is_some()
-                || line.is_rtx_pt(pt)
-            {
-                return Some(SsrcRoute::Rtx);
+            if let Some(rid) = ext.get(packet, ExtensionKind::RepairedRtpStreamId) {
+                let layer = line.rids.iter().position(|r| r.as_bytes() == rid);
+                return Some(SsrcRoute::Rtx {
+                    line: index,
+                    layer: layer.or_else(|| line.single_layer()),
+                });
+            }
+            if line.is_rtx_pt(pt) {
+                return Some(SsrcRoute::Rtx {
+                    line: index,
+                    layer: line.single_layer(),
+                });
             }
             if line.rids.is_empty() {
                 return Some(SsrcRoute::Media {
@@ -230,7 +299,10 @@ impl Publisher {
         for (index, line) in self.lines.iter().enumerate() {
             if let Some(position) = line.announced.iter().position(|&s| s == ssrc) {
                 if line.is_rtx_pt(pt) {
-                    return Some(SsrcRoute::Rtx);
+                    return Some(SsrcRoute::Rtx {
+                        line: index,
+                        layer: line.single_layer(),
+                    });
                 }
                 let layer = if line.layers.len() > 1 {
                     position.min(line.layers.len() - 1)
@@ -255,7 +327,10 @@ impl Publisher {
         }
         let (index, line) = found?;
         if line.is_rtx_pt(pt) {
-            return Some(SsrcRoute::Rtx);
+            return Some(SsrcRoute::Rtx {
+                line: index,
+                layer: line.single_layer(),
+            });
         }
         let layer = if line.layers.len() > 1 {
             let rid = line.extensions.get(packet, ExtensionKind::RtpStreamId)?;
@@ -337,8 +412,13 @@ struct ViewerLine {
     tcc_id: Option<u8>,
     /// The publisher layer feeding this line (video).
     layer: Option<usize>,
+    /// The layer that fed it before (its late packets are counted as dropped late).
+    previous_layer: Option<usize>,
     /// The publisher SSRC the offsets below refer to.
     source: Option<u32>,
+    /// The first sequence number of `source` forwarded: a late packet from before it has
+    /// no number left (forgotten once far behind, before 16-bit order turns around).
+    first_in_seq: Option<u16>,
     last: Option<LastOutput>,
     seq_offset: u16,
     ts_offset: u32,
@@ -361,6 +441,7 @@ impl ViewerLine {
     fn reset_source(&mut self) {
         self.layer = None;
         self.source = None;
+        self.first_in_seq = None;
     }
 
     /// New source SSRC: offsets so the output continues where it stopped.
@@ -401,6 +482,7 @@ impl ViewerLine {
         packet: &RtpPacket<&[u8]>,
         publisher_ext: &ExtensionMap,
         incoming: &Incoming,
+        late: bool,
         out_pt: u8,
         tcc_seq: &mut u16,
         io: &mut Io,
@@ -411,8 +493,22 @@ impl ViewerLine {
         let (in_ssrc, in_seq, in_ts) =
             (packet.ssrc(), packet.sequence_number(), packet.timestamp());
         if self.source != Some(in_ssrc) {
+            if late {
+                io.stats.dropped_late += 1;
+                return;
+            }
             self.resync(now, in_seq, in_ts, incoming);
             self.source = Some(in_ssrc);
+            self.first_in_seq = Some(in_seq);
+        }
+        match self.first_in_seq {
+            Some(first) if late && seq_newer(first, in_seq) => {
+                // Its outgoing number went out for the previous source already.
+                io.stats.dropped_late += 1;
+                return;
+            }
+            Some(first) if in_seq.wrapping_sub(first) > MAX_LATENESS => self.first_in_seq = None,
+            _ => {}
         }
         let out_seq = in_seq.wrapping_add(self.seq_offset);
         let out_ts = in_ts.wrapping_add(self.ts_offset);
@@ -618,9 +714,15 @@ impl Stream {
         }
     }
 
-    fn forward_rtp(&mut self, now: Instant, packet: &[u8], config: &ForwarderConfig, io: &mut Io) {
-        let Stream { publisher, viewers } = self;
-        let Some(publisher) = publisher.as_mut() else {
+    fn forward_rtp(
+        &mut self,
+        now: Instant,
+        packet: &[u8],
+        config: &ForwarderConfig,
+        io: &mut Io,
+        scratch: &mut RepairScratch,
+    ) {
+        let Some(publisher) = self.publisher.as_mut() else {
             io.stats.dropped_unknown_endpoint += 1;
             return;
         };
@@ -633,18 +735,104 @@ impl Stream {
             return;
         };
         let known_before = publisher.routes.len();
-        let (line_index, layer_index) = match publisher.route(&packet) {
-            Some(SsrcRoute::Media { line, layer }) => (line, layer),
-            Some(SsrcRoute::Rtx) => {
-                io.stats.dropped_publisher_rtx += 1;
-                return;
-            }
-            None => {
-                io.stats.dropped_unknown_stream += 1;
-                return;
-            }
-        };
+        let route = publisher.route(&packet);
         let first_sight = publisher.routes.len() != known_before;
+        match route {
+            Some(SsrcRoute::Media { line, layer }) => {
+                let arrival = MediaArrival {
+                    line,
+                    layer,
+                    first_sight,
+                    repaired: false,
+                };
+                self.forward_media(now, &packet, arrival, config, io, &mut scratch.due);
+            }
+            Some(SsrcRoute::Rtx { line, layer }) => {
+                self.publisher_rtx(now, &packet, line, layer, config, io, scratch);
+            }
+            None => io.stats.dropped_unknown_stream += 1,
+        }
+    }
+
+    /// A publisher's RTX packet: unwrapped and forwarded as the original when that is still
+    /// missing; dropped (counted) otherwise.
+    #[allow(clippy::too_many_arguments)]
+    fn publisher_rtx(
+        &mut self,
+        now: Instant,
+        packet: &RtpPacket<&[u8]>,
+        line_index: usize,
+        layer_index: Option<usize>,
+        config: &ForwarderConfig,
+        io: &mut Io,
+        scratch: &mut RepairScratch,
+    ) {
+        let RepairScratch { rtx, due } = scratch;
+        let line = self
+            .publisher
+            .as_ref()
+            .and_then(|p| p.lines.get(line_index))
+            .filter(|_| config.upstream_repair.enabled);
+        let rtx_pt = packet.payload_type();
+        let media_pt = line.and_then(|l| {
+            l.codecs
+                .iter()
+                .find(|c| c.rtx_payload_type == Some(rtx_pt))
+                .map(|c| c.payload_type)
+        });
+        let layer = layer_index.and_then(|index| Some((index, line?.layers.get(index)?)));
+        let (Some(media_pt), Some((layer_index, layer))) = (media_pt, layer) else {
+            io.stats.dropped_publisher_rtx += 1;
+            return;
+        };
+        let Some(media_ssrc) = layer.ssrc else {
+            io.stats.dropped_publisher_rtx += 1;
+            return;
+        };
+        match repair::unwrap_rtx(packet, media_ssrc, media_pt, rtx) {
+            RtxPayload::Padding => io.stats.dropped_publisher_rtx += 1,
+            RtxPayload::Original(seq) => {
+                if !layer.repair.as_ref().is_some_and(|r| r.is_missing(seq)) {
+                    io.stats.publisher_rtx_duplicate += 1;
+                    return;
+                }
+                let Ok(original) = RtpPacket::parse(rtx.as_slice()) else {
+                    io.stats.dropped_malformed += 1;
+                    return;
+                };
+                let arrival = MediaArrival {
+                    line: line_index,
+                    layer: layer_index,
+                    first_sight: false,
+                    repaired: true,
+                };
+                self.forward_media(now, &original, arrival, config, io, due);
+            }
+        }
+    }
+
+    /// A media packet of a publisher layer, original or repaired.
+    fn forward_media(
+        &mut self,
+        now: Instant,
+        packet: &RtpPacket<&[u8]>,
+        arrival: MediaArrival,
+        config: &ForwarderConfig,
+        io: &mut Io,
+        due: &mut Vec<u16>,
+    ) {
+        let MediaArrival {
+            line: line_index,
+            layer: layer_index,
+            first_sight,
+            repaired,
+        } = arrival;
+        let Stream { publisher, viewers } = self;
+        let Some(publisher) = publisher.as_mut() else {
+            io.stats.dropped_unknown_endpoint += 1;
+            return;
+        };
+        let (endpoint, node_ssrc) = (publisher.endpoint, publisher.node_ssrc);
         let Some(line) = publisher.lines.get_mut(line_index) else {
             io.stats.dropped_unknown_stream += 1;
             return;
@@ -674,8 +862,39 @@ impl Stream {
             CodecName::Opus => (false, None),
         };
         let (kind, ordinal) = (line.kind, line.ordinal);
+        let seq = packet.sequence_number();
+        let mut late = false;
         if let Some(layer) = line.layers.get_mut(layer_index) {
-            layer.last_packet = Some(now);
+            match layer.highest_seq {
+                Some(highest) if !seq_newer(seq, highest) => {
+                    if highest.wrapping_sub(seq) > MAX_LATENESS {
+                        io.stats.dropped_late += 1;
+                        return;
+                    }
+                    // Not a sign of life: a repair of a layer that stopped must not make
+                    // viewers switch back to it.
+                    late = true;
+                }
+                _ => {
+                    layer.highest_seq = Some(seq);
+                    layer.last_packet = Some(now);
+                }
+            }
+            if let Some(requester) = layer.repair.as_mut() {
+                let arrival = if repaired {
+                    requester.on_repair(now, seq)
+                } else {
+                    requester.on_packet(now, seq)
+                };
+                match arrival {
+                    // A new gap is asked for at once.
+                    repair::Arrival::Newest { gap } if gap > 0 => {
+                        request_repairs(io, now, endpoint, node_ssrc, packet.ssrc(), requester, due)
+                    }
+                    repair::Arrival::Filled if repaired => io.stats.publisher_rtx_recovered += 1,
+                    _ => {}
+                }
+            }
         }
         let target = line.highest_active(now).unwrap_or(layer_index);
         let incoming = Incoming { clock_rate, vp8 };
@@ -691,6 +910,15 @@ impl Stream {
                 .filter(|v| v.kind == kind && v.ordinal == ordinal && v.send_ssrc.is_some())
             {
                 if kind == MediaKind::Video && vline.layer != Some(layer_index) {
+                    if late {
+                        // A late packet never starts a layer (what followed it is gone).
+                        // Counted when the viewer got its layer before: then it is a
+                        // packet the viewer misses.
+                        if vline.previous_layer == Some(layer_index) {
+                            io.stats.dropped_late += 1;
+                        }
+                        continue;
+                    }
                     if layer_index != target {
                         continue;
                     }
@@ -698,7 +926,7 @@ impl Stream {
                         want_keyframe = true;
                         continue;
                     }
-                    vline.layer = Some(layer_index);
+                    vline.previous_layer = vline.layer.replace(layer_index);
                 }
                 let Some(out_pt) = vline
                     .codecs
@@ -711,9 +939,10 @@ impl Stream {
                 vline.forward(
                     now,
                     *endpoint,
-                    &packet,
+                    packet,
                     &line.extensions,
                     &incoming,
+                    late,
                     out_pt,
                     tcc_seq,
                     io,
@@ -877,6 +1106,7 @@ enum Role {
 pub struct Forwarder {
     config: ForwarderConfig,
     io: Io,
+    scratch: RepairScratch,
     streams: HashMap<String, Stream>,
     endpoints: HashMap<EndpointId, Role>,
 }
@@ -910,6 +1140,10 @@ impl Forwarder {
         Self {
             config,
             io: Io::default(),
+            scratch: RepairScratch {
+                rtx: Vec::with_capacity(MAX_RTP_LEN),
+                due: Vec::with_capacity(repair::MAX_MISSING),
+            },
             streams: HashMap::new(),
             endpoints: HashMap::new(),
         }
@@ -948,8 +1182,13 @@ impl Forwarder {
             next_retry: now + KEYFRAME_RETRY_INTERVAL,
         };
         for (ordinal, line) in ordinals(&lines) {
+            let repair = (line.kind == MediaKind::Video && self.config.upstream_repair.enabled)
+                .then_some(self.config.upstream_repair);
             let mut layers: Vec<Layer> = (0..line.simulcast_rids.len().max(1))
-                .map(|_| Layer::default())
+                .map(|_| Layer {
+                    repair: repair.map(RetransmissionRequester::new),
+                    ..Layer::default()
+                })
                 .collect();
             let index = publisher.lines.len();
             for (position, &ssrc) in line.announced_ssrcs.iter().enumerate() {
@@ -1036,7 +1275,9 @@ impl Forwarder {
                 send_rtx_ssrc: line.send_rtx_ssrc,
                 tcc_id: line.extensions.id(ExtensionKind::TransportCc),
                 layer: None,
+                previous_layer: None,
                 source: None,
+                first_in_seq: None,
                 last: None,
                 seq_offset: 0,
                 ts_offset: 0,
@@ -1105,7 +1346,9 @@ impl Forwarder {
     pub fn handle_rtp(&mut self, now: Instant, from: EndpointId, packet: &[u8]) {
         match self.endpoints.get(&from) {
             Some(Role::Publisher(name)) => match self.streams.get_mut(name.as_str()) {
-                Some(stream) => stream.forward_rtp(now, packet, &self.config, &mut self.io),
+                Some(stream) => {
+                    stream.forward_rtp(now, packet, &self.config, &mut self.io, &mut self.scratch)
+                }
                 None => self.io.stats.dropped_unknown_endpoint += 1,
             },
             // Viewers send no media to the forwarder.
@@ -1137,7 +1380,7 @@ impl Forwarder {
         }
     }
 
-    /// Drives timers (REMB to publishers, keyframe request retries).
+    /// Drives timers (REMB to publishers, keyframe request retries, NACK retries).
     pub fn handle_timeout(&mut self, now: Instant) {
         let config = &self.config;
         let io = &mut self.io;
@@ -1155,6 +1398,16 @@ impl Forwarder {
                     {
                         io.rtcp(publisher.endpoint, &RtcpPacket::from(remb));
                     }
+                }
+            }
+            let (endpoint, node_ssrc) = (publisher.endpoint, publisher.node_ssrc);
+            for layer in publisher.lines.iter_mut().flat_map(|l| l.layers.iter_mut()) {
+                let (Some(ssrc), Some(requester)) = (layer.ssrc, layer.repair.as_mut()) else {
+                    continue;
+                };
+                if requester.poll_timeout().is_some_and(|due| due <= now) {
+                    let due = &mut self.scratch.due;
+                    request_repairs(io, now, endpoint, node_ssrc, ssrc, requester, due);
                 }
             }
             if now >= publisher.next_retry {
@@ -1195,7 +1448,14 @@ impl Forwarder {
         self.streams
             .values()
             .filter_map(|s| s.publisher.as_ref())
-            .map(|p| p.next_remb.min(p.next_retry))
+            .map(|p| {
+                let repairs = p
+                    .lines
+                    .iter()
+                    .flat_map(|l| l.layers.iter())
+                    .filter_map(|l| l.repair.as_ref()?.poll_timeout());
+                repairs.fold(p.next_remb.min(p.next_retry), Instant::min)
+            })
             .min()
     }
 

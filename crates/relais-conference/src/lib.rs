@@ -11,6 +11,7 @@ use relais_rtp::extensions::ExtensionMap;
 pub mod allocation;
 pub mod conference;
 mod forwarder;
+pub mod repair;
 pub mod speech;
 
 pub use conference::{
@@ -18,6 +19,7 @@ pub use conference::{
     EndpointDescription, PublishedSource,
 };
 pub use forwarder::Forwarder;
+pub use repair::RepairConfig;
 
 /// One endpoint: one ICE/DTLS transport (a WHIP publisher or a WHEP viewer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -93,6 +95,9 @@ pub struct ForwarderConfig {
     pub publisher_remb_bps: u64,
     /// REMB interval.
     pub publisher_remb_interval: std::time::Duration,
+    /// NACKs to publishers for what they lost on the way to the node, and unwrapping of
+    /// their RTX.
+    pub upstream_repair: RepairConfig,
 }
 
 impl Default for ForwarderConfig {
@@ -102,6 +107,7 @@ impl Default for ForwarderConfig {
             retransmission_cache_packets: 512,
             publisher_remb_bps: 3_000_000,
             publisher_remb_interval: std::time::Duration::from_secs(1),
+            upstream_repair: RepairConfig::default(),
         }
     }
 }
@@ -178,9 +184,24 @@ pub struct ForwarderStats {
     pub dropped_unknown_endpoint: u64,
     /// Dropped RTCP (malformed or unsupported).
     pub dropped_rtcp: u64,
-    /// Dropped: an RTX (RFC 4588) retransmission from a publisher; the forwarder does not
-    /// unwrap publisher RTX yet, viewers recover losses through their own NACKs.
+    /// Dropped: an RTX (RFC 4588) retransmission from a publisher that repairs nothing:
+    /// padding only (a bandwidth probe), not mapped to a media stream, or upstream repair
+    /// switched off. (Repairs of numbers not missing count in
+    /// [`ForwarderStats::publisher_rtx_duplicate`].)
     pub dropped_publisher_rtx: u64,
+    /// Generic NACK packets sent to publishers for packets lost on the way to the node.
+    pub upstream_nacks_sent: u64,
+    /// Sequence numbers requested by those NACKs (a number asked for again counts again).
+    pub upstream_nacked_packets: u64,
+    /// Publisher RTX retransmissions unwrapped that filled a missing packet (then handled
+    /// like the original: cached and forwarded).
+    pub publisher_rtx_recovered: u64,
+    /// Publisher RTX retransmissions dropped because their packet was not missing (it had
+    /// arrived, or was given up on).
+    pub publisher_rtx_duplicate: u64,
+    /// Packets lost upstream whose repair was given up on (too many requests, too old, or
+    /// too many missing at once).
+    pub upstream_repairs_abandoned: u64,
     /// Generic NACK packets received from viewers.
     pub nacks_received: u64,
     /// Sequence numbers requested by those NACKs.
@@ -201,8 +222,10 @@ pub struct ForwarderStats {
     pub rtt_sum_ms: u64,
     /// Round-trip time samples measured.
     pub rtt_count: u64,
-    /// Dropped: arrived after a later packet of the same stream was dropped on purpose, so
-    /// it has no outgoing sequence number left.
+    /// Dropped: arrived late (reordered, or repaired upstream) where it can no longer be
+    /// placed: a later packet of the same stream was dropped on purpose (its outgoing
+    /// sequence number was reused), or the receiver's stream moved to another layer or
+    /// source since. One count per receiver copy.
     pub dropped_late: u64,
     /// Packet copies not sent to a receiver because their layer is above the receiver's
     /// (temporal or spatial thinning, one count per receiver).
@@ -233,6 +256,11 @@ impl ForwarderStats {
             dropped_unknown_endpoint,
             dropped_rtcp,
             dropped_publisher_rtx,
+            upstream_nacks_sent,
+            upstream_nacked_packets,
+            publisher_rtx_recovered,
+            publisher_rtx_duplicate,
+            upstream_repairs_abandoned,
             nacks_received,
             nacked_packets,
             plis_received,
@@ -254,6 +282,11 @@ impl ForwarderStats {
         self.dropped_unknown_endpoint += dropped_unknown_endpoint;
         self.dropped_rtcp += dropped_rtcp;
         self.dropped_publisher_rtx += dropped_publisher_rtx;
+        self.upstream_nacks_sent += upstream_nacks_sent;
+        self.upstream_nacked_packets += upstream_nacked_packets;
+        self.publisher_rtx_recovered += publisher_rtx_recovered;
+        self.publisher_rtx_duplicate += publisher_rtx_duplicate;
+        self.upstream_repairs_abandoned += upstream_repairs_abandoned;
         self.nacks_received += nacks_received;
         self.nacked_packets += nacked_packets;
         self.plis_received += plis_received;

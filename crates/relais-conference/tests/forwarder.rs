@@ -452,7 +452,14 @@ fn publisher_rtx_and_unknown_streams_are_counted() {
     f.handle_rtp(clock.at(t), PUB, &unknown);
     f.handle_rtp(clock.at(t), EndpointId(99), &unknown);
     f.handle_rtp(clock.at(t), PUB, &[0x80, 1, 2]);
+    // Padding only (a probe): nothing to unwrap.
+    let mut probe = rtp(97, false, 2, 1, 0x77, &[(P_MID, b"1"), (P_RRID, b"f")], &[]);
+    probe[0] |= 0x20;
+    probe.extend_from_slice(&[0, 0, 0, 4]);
+    f.handle_rtp(clock.at(t), PUB, &probe);
     let s = f.stats();
+    // The RTX repairs packet 1 of layer "f", which is not missing.
+    assert_eq!(s.publisher_rtx_duplicate, 1);
     assert_eq!(s.dropped_publisher_rtx, 1);
     assert_eq!(s.dropped_unknown_stream, 1);
     assert_eq!(s.dropped_unknown_endpoint, 1);
@@ -512,7 +519,9 @@ mod garbage {
             let rtp_inputs = inputs.iter().filter(|(w, _)| *w == 0 || *w == 3).count() as u64;
             let counted = (after.dropped_malformed - before.dropped_malformed)
                 + (after.dropped_unknown_stream - before.dropped_unknown_stream)
-                + (after.dropped_publisher_rtx - before.dropped_publisher_rtx);
+                + (after.dropped_publisher_rtx - before.dropped_publisher_rtx)
+                + (after.publisher_rtx_duplicate - before.publisher_rtx_duplicate)
+                + (after.dropped_late - before.dropped_late);
             prop_assert!(counted + (after.rtp_forwarded - before.rtp_forwarded) >= rtp_inputs);
         }
 

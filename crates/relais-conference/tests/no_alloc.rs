@@ -1,6 +1,7 @@
 //! Steady-state forwarding does not allocate: after warm-up (every retransmission cache slot
 //! written once, output buffers recycled), a publisher frame to two viewers performs zero heap
-//! allocations. Counted with a global allocator wrapper, per thread.
+//! allocations, and neither does unwrapping a publisher's RTX repair and forwarding it.
+//! Counted with a global allocator wrapper, per thread.
 
 #![allow(
     clippy::unwrap_used,
@@ -122,4 +123,62 @@ fn steady_state_forwarding_does_not_allocate() {
         "the counter counts (buffers and cache slots at warm-up)"
     );
     assert_eq!(measured, 0, "allocations in steady state");
+}
+
+#[test]
+fn unwrapping_and_forwarding_a_publisher_repair_does_not_allocate() {
+    let clock = Clock::new();
+    let mut f = forwarder();
+    f.add_publisher(clock.at(0), STREAM, PUB, publisher_lines())
+        .unwrap();
+    f.add_viewer(clock.at(0), STREAM, V1, viewer_lines(1000, true, true))
+        .unwrap();
+    let mut source = Source::new(LAYER_SSRCS);
+    for i in 0..100u64 {
+        source.frame(&mut f, PUB, clock.at(i * 33), &[2, 1, 0], i == 0);
+        send_and_recycle(&mut f);
+    }
+    // The top layer's next packet is lost: the gap's NACK goes through the rtcp crate
+    // (allocates, once per loss, not measured).
+    let lost = video_packet(
+        2,
+        LAYER_SSRCS[2],
+        source.seq[2],
+        source.ts,
+        source.pic,
+        false,
+        1,
+    );
+    source.seq[2] = source.seq[2].wrapping_add(1);
+    source.frame(&mut f, PUB, clock.at(3300), &[2, 1, 0], false);
+    send_and_recycle(&mut f);
+    let parsed = parse(&lost);
+    let mut payload = parsed.sequence_number().to_be_bytes().to_vec();
+    payload.extend_from_slice(parsed.payload());
+    let rtx = rtp(
+        97,
+        true,
+        1,
+        parsed.timestamp(),
+        0x77,
+        &[(P_MID, b"1"), (P_RRID, b"f")],
+        &payload,
+    );
+    // The RTX SSRC's route is learnt once, on first sight (a probe-like repair of an old
+    // packet: a duplicate).
+    let mut warm_up = rtx.clone();
+    let osn_at = parse(&rtx).header_len();
+    warm_up[osn_at..osn_at + 2].copy_from_slice(&1000u16.to_be_bytes());
+    f.handle_rtp(clock.at(3305), PUB, &warm_up);
+    assert_eq!(f.stats().publisher_rtx_duplicate, 1);
+    let before = allocations();
+    f.handle_rtp(clock.at(3310), PUB, &rtx);
+    let sent = send_and_recycle(&mut f);
+    let measured = allocations() - before;
+    assert_eq!(sent, 1, "the repair reaches the viewer");
+    assert_eq!(f.stats().publisher_rtx_recovered, 1);
+    assert_eq!(
+        measured, 0,
+        "allocations unwrapping and forwarding a repair"
+    );
 }

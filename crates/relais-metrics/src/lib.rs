@@ -37,6 +37,11 @@
 //! | `relais_nacked_packets_total` | counter | sequence numbers those NACKs requested |
 //! | `relais_plis_received_total` / `relais_firs_received_total` | counter | PLI / FIR packets received from viewers |
 //! | `relais_packets_lost_total` | counter | packets viewers reported lost (RTCP report blocks, cumulative-lost increases) |
+//! | `relais_upstream_nacks_sent_total` | counter | Generic NACK packets sent to publishers for packets lost on the way to the node |
+//! | `relais_upstream_nacked_packets_total` | counter | sequence numbers those NACKs requested (re-requests count again) |
+//! | `relais_publisher_rtx_recovered_total` | counter | publisher RTX unwrapped that filled a missing packet |
+//! | `relais_publisher_rtx_duplicate_total` | counter | publisher RTX dropped: its packet was not missing |
+//! | `relais_upstream_repairs_abandoned_total` | counter | packets lost upstream whose repair was given up |
 //! | `relais_bridge_messages_total{result}` | counter | bridge channel (colibri-ws) messages, see [`BridgeMessages`] |
 //! | `relais_bridge_channels_total{result}` | counter | bridge channel connections: `connected`, `refused` |
 //! | `relais_thinned_packets_total` | counter | packet copies not sent because the receiver's layer is lower (simulcast/SVC thinning) |
@@ -100,7 +105,9 @@ pub struct DroppedPackets {
     pub queue_full: u64,
     /// `unknown_stream`: RTP whose SSRC / payload type maps to no stream.
     pub unknown_stream: u64,
-    /// `unsupported_rtx`: an RTX retransmission from a publisher (not unwrapped yet).
+    /// `unsupported_rtx`: an RTX retransmission from a publisher that repairs nothing:
+    /// padding only (a bandwidth probe), not mapped to a media stream, or upstream repair
+    /// switched off.
     pub unsupported_rtx: u64,
     /// `rate_limited`: over `limits.max_packet_rate_per_source` for its endpoint.
     pub rate_limited: u64,
@@ -245,6 +252,16 @@ pub struct MetricsSnapshot {
     pub firs_received: u64,
     /// Packets viewers reported lost in their RTCP report blocks.
     pub packets_lost: u64,
+    /// NACK packets sent to publishers (upstream repair).
+    pub upstream_nacks_sent: u64,
+    /// Sequence numbers requested by those NACKs.
+    pub upstream_nacked_packets: u64,
+    /// Publisher RTX that filled a missing packet.
+    pub publisher_rtx_recovered: u64,
+    /// Publisher RTX dropped because its packet was not missing.
+    pub publisher_rtx_duplicate: u64,
+    /// Packets lost upstream whose repair was given up.
+    pub upstream_repairs_abandoned: u64,
     /// Round-trip time samples per bucket (not cumulative), totals since start: bucket `i`
     /// counts samples `<=` [`RTT_BUCKETS`]`[i]` and above the previous bound; the last one
     /// is +Inf.
@@ -289,6 +306,11 @@ struct Counters {
     plis_received: IntCounter,
     firs_received: IntCounter,
     packets_lost: IntCounter,
+    upstream_nacks_sent: IntCounter,
+    upstream_nacked_packets: IntCounter,
+    publisher_rtx_recovered: IntCounter,
+    publisher_rtx_duplicate: IntCounter,
+    upstream_repairs_abandoned: IntCounter,
 }
 
 /// The node's registry: owns every `relais_*` metric (and the process collector).
@@ -485,6 +507,31 @@ impl Metrics {
                 "relais_packets_lost_total",
                 "Packets viewers reported lost in their RTCP receiver reports",
             )?,
+            upstream_nacks_sent: counter(
+                &r,
+                "relais_upstream_nacks_sent_total",
+                "Generic NACK packets sent to publishers for packets lost on the way to the node",
+            )?,
+            upstream_nacked_packets: counter(
+                &r,
+                "relais_upstream_nacked_packets_total",
+                "Sequence numbers requested by NACKs sent to publishers",
+            )?,
+            publisher_rtx_recovered: counter(
+                &r,
+                "relais_publisher_rtx_recovered_total",
+                "Publisher RTX retransmissions that filled a missing packet",
+            )?,
+            publisher_rtx_duplicate: counter(
+                &r,
+                "relais_publisher_rtx_duplicate_total",
+                "Publisher RTX retransmissions dropped because their packet was not missing",
+            )?,
+            upstream_repairs_abandoned: counter(
+                &r,
+                "relais_upstream_repairs_abandoned_total",
+                "Packets lost on the way from a publisher whose repair was given up",
+            )?,
             bridge_messages: labelled_counter(
                 &r,
                 "relais_bridge_messages_total",
@@ -608,6 +655,11 @@ impl Metrics {
         advance(&c.plis_received, s.plis_received);
         advance(&c.firs_received, s.firs_received);
         advance(&c.packets_lost, s.packets_lost);
+        advance(&c.upstream_nacks_sent, s.upstream_nacks_sent);
+        advance(&c.upstream_nacked_packets, s.upstream_nacked_packets);
+        advance(&c.publisher_rtx_recovered, s.publisher_rtx_recovered);
+        advance(&c.publisher_rtx_duplicate, s.publisher_rtx_duplicate);
+        advance(&c.upstream_repairs_abandoned, s.upstream_repairs_abandoned);
         advance(&c.thinned_packets, s.thinned_packets);
         advance(&c.silence_suppressed, s.silence_suppressed);
         advance(&c.probe_packets, s.probe_packets);
@@ -728,6 +780,11 @@ mod tests {
             plis_received: n,
             firs_received: n,
             packets_lost: 7 * n,
+            upstream_nacks_sent: 8 * n,
+            upstream_nacked_packets: 10 * n,
+            publisher_rtx_recovered: 9 * n,
+            publisher_rtx_duplicate: n,
+            upstream_repairs_abandoned: 2 * n,
             rtt_buckets: [0, n, 0, 2 * n, 0, 0, 0, n],
             bridge_messages: BridgeMessages {
                 received: 10 * n,
@@ -776,6 +833,20 @@ mod tests {
         assert_eq!(value(&m, "relais_plis_received_total", None), 3.0);
         assert_eq!(value(&m, "relais_firs_received_total", None), 3.0);
         assert_eq!(value(&m, "relais_packets_lost_total", None), 21.0);
+        assert_eq!(value(&m, "relais_upstream_nacks_sent_total", None), 24.0);
+        assert_eq!(
+            value(&m, "relais_upstream_nacked_packets_total", None),
+            30.0
+        );
+        assert_eq!(
+            value(&m, "relais_publisher_rtx_recovered_total", None),
+            27.0
+        );
+        assert_eq!(value(&m, "relais_publisher_rtx_duplicate_total", None), 3.0);
+        assert_eq!(
+            value(&m, "relais_upstream_repairs_abandoned_total", None),
+            6.0
+        );
         // A smaller total (a bug or a reset) never moves a counter back.
         m.observe(&snapshot(2));
         assert_eq!(value(&m, "relais_packets_received_total", None), 300.0);
@@ -879,6 +950,11 @@ mod tests {
             "relais_plis_received_total",
             "relais_firs_received_total",
             "relais_packets_lost_total",
+            "relais_upstream_nacks_sent_total",
+            "relais_upstream_nacked_packets_total",
+            "relais_publisher_rtx_recovered_total",
+            "relais_publisher_rtx_duplicate_total",
+            "relais_upstream_repairs_abandoned_total",
             "relais_rtt_seconds",
             "relais_info",
         ] {

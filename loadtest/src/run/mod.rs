@@ -831,6 +831,26 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         let id = u32::MAX - n as u32;
         run_measurements.add_receiver(id, measurements, ExpectedStreams::default());
     }
+    if std::env::var_os("LOADTEST_DEBUG").is_some() {
+        // Which kind the loss is in: upstream audio loss is not recoverable (browsers do not
+        // NACK Opus), video loss is.
+        for (kind, stats) in [
+            ("video", &run_measurements.video),
+            ("audio", &run_measurements.audio),
+        ] {
+            eprintln!(
+                "DEBUG received {kind}: expected {} lost {} recovered {} (in time {}) \
+                 reordered {} duplicates {} residual {}",
+                stats.expected,
+                stats.lost,
+                stats.recovered,
+                stats.recovered_in_time,
+                stats.reordered,
+                stats.duplicates,
+                stats.residual(),
+            );
+        }
+    }
     let lossy = scenario
         .network
         .apply

@@ -25,6 +25,11 @@
 //! - **Feedback** is terminated here: NACKs are answered from the source's packet cache,
 //!   PLI/FIR become rate-limited keyframe requests to the sender, SRs are translated per
 //!   receiver, receiver reports feed loss and RTT counters. Senders get REMB.
+//! - **Upstream repair** ([`crate::repair`]): what a sender's video loses on the way to the
+//!   node is asked for again with NACKs to the sender; its RTX (mapped by the FID groups of
+//!   its sources) is unwrapped and, when the packet is still missing, handled exactly like
+//!   the original: cached and forwarded, late, with the sequence number the original would
+//!   have had. Padding-only RTX (probes) counts for transport-cc and is dropped.
 //! - **E2EE**: only the RTP header, header extensions and the codec payload descriptors are
 //!   read; payloads encrypted with insertable streams pass through untouched.
 
@@ -44,6 +49,7 @@ use crate::allocation::{
     self, LayerDescription, ReceiverConstraints, ReceiverConstraintsUpdate, SourceDescription,
     VideoType,
 };
+use crate::repair::{self, Arrival, RepairConfig, RtxPayload};
 use crate::speech::{
     DominantSpeakerConfig, DominantSpeakerIdentification, SilenceFilter, SilenceFilterConfig,
 };
@@ -89,6 +95,9 @@ pub struct ConferenceConfig {
     pub bandwidth_estimation: bool,
     /// The estimate's bounds and starting point.
     pub bandwidth: relais_bwe::BweConfig,
+    /// NACKs to senders for what their video lost on the way to the node, and unwrapping
+    /// of their RTX.
+    pub upstream_repair: RepairConfig,
 }
 
 impl Default for ConferenceConfig {
@@ -102,6 +111,7 @@ impl Default for ConferenceConfig {
             silence: SilenceFilterConfig::default(),
             bandwidth_estimation: true,
             bandwidth: relais_bwe::BweConfig::default(),
+            upstream_repair: RepairConfig::default(),
         }
     }
 }
@@ -290,11 +300,32 @@ fn sender_extensions_ref<'a>(
     extensions.get(packet, ExtensionKind::DependencyDescriptor)
 }
 
-/// What an incoming SSRC of an endpoint is.
+/// Sends `sender` the NACKs `requester` wants now (new gaps, retries) for `media_ssrc`,
+/// from the node's SSRC for that sender; `due` is a reused list.
+fn request_repairs(
+    io: &mut Io,
+    now: Instant,
+    sender: EndpointId,
+    node_ssrc: u32,
+    media_ssrc: u32,
+    requester: &mut repair::RetransmissionRequester,
+    due: &mut Vec<u16>,
+) {
+    let outcome = requester.poll_requests(now, due);
+    io.stats.upstream_repairs_abandoned += outcome.abandoned;
+    for (nack, count) in repair::nack_packets(node_ssrc, media_ssrc, due) {
+        io.stats.upstream_nacks_sent += 1;
+        io.stats.upstream_nacked_packets += count as u64;
+        io.rtcp(sender, &nack);
+    }
+}
+
+/// What an incoming SSRC of an endpoint is: a source's encoding, or the RTX stream that
+/// repairs it (FID group).
 #[derive(Debug, Clone, Copy)]
 enum SsrcRoute {
     Media { source: SourceId, encoding: u8 },
-    Rtx,
+    Rtx { source: SourceId, encoding: u8 },
 }
 
 /// One endpoint: its receiving link, its sources and its receiver state.
@@ -344,6 +375,11 @@ pub struct Conference {
     next_tick: Instant,
     next_keyframe_retry: Instant,
     layer_scratch: Vec<LayerDescription>,
+    /// The original packet unwrapped from a sender's RTX (reused: unwrapping does not
+    /// allocate).
+    rtx_scratch: Vec<u8>,
+    /// Sequence numbers due for a NACK to a sender (reused).
+    nack_scratch: Vec<u16>,
     /// The latest time the conference was given (for `poll_timeout`).
     last_now: Instant,
 }
@@ -364,6 +400,8 @@ impl Conference {
             next_tick: now + TICK,
             next_keyframe_retry: now + KEYFRAME_RETRY_INTERVAL,
             layer_scratch: Vec::new(),
+            rtx_scratch: Vec::with_capacity(MAX_RTP_LEN),
+            nack_scratch: Vec::with_capacity(repair::MAX_MISSING),
             last_now: now,
         }
     }
@@ -593,6 +631,7 @@ impl Conference {
                 published.video_type,
                 &published.ssrcs,
                 &published.rtx,
+                self.config.upstream_repair,
             );
             let mut projections = Vec::new();
             if published.kind == MediaKind::Audio {
@@ -628,7 +667,13 @@ impl Conference {
                         },
                     );
                     if let Some(rtx) = encoding.rtx_ssrc {
-                        routes.insert(rtx, SsrcRoute::Rtx);
+                        routes.insert(
+                            rtx,
+                            SsrcRoute::Rtx {
+                                source: *source_id,
+                                encoding: index as u8,
+                            },
+                        );
                     }
                 }
             }
@@ -713,28 +758,20 @@ impl Conference {
 
     /// A decrypted RTP packet from `from`.
     pub fn handle_rtp(&mut self, now: Instant, from: EndpointId, packet: &[u8]) {
-        let Self {
-            io,
-            endpoints,
-            sources,
-            speakers,
-            config,
-            allocation_dirty,
-            ..
-        } = self;
         if packet.len() > MAX_RTP_LEN {
-            io.stats.dropped_malformed += 1;
+            self.io.stats.dropped_malformed += 1;
             return;
         }
         let Ok(packet) = RtpPacket::parse(packet) else {
-            io.stats.dropped_malformed += 1;
+            self.io.stats.dropped_malformed += 1;
             return;
         };
-        let Some(sender) = endpoints.get_mut(&from) else {
-            io.stats.dropped_unknown_endpoint += 1;
+        let Some(sender) = self.endpoints.get_mut(&from) else {
+            self.io.stats.dropped_unknown_endpoint += 1;
             return;
         };
         sender.last_media = Some(now);
+        // Before routing: padding-only probes and RTX count for the sender's estimate too.
         if let (Some(twcc), Some(id)) = (sender.twcc.as_mut(), sender.link.tcc_id) {
             if let Some(seq) = packet
                 .extension(id)
@@ -743,17 +780,92 @@ impl Conference {
                 twcc.on_packet(now, seq.0);
             }
         }
-        let sender = &*sender;
-        let (source_id, encoding) = match sender.routes.get(&packet.ssrc()) {
-            Some(SsrcRoute::Media { source, encoding }) => (*source, *encoding),
-            Some(SsrcRoute::Rtx) => {
-                io.stats.dropped_publisher_rtx += 1;
-                return;
+        match sender.routes.get(&packet.ssrc()).copied() {
+            Some(SsrcRoute::Media { source, encoding }) => {
+                self.handle_media(now, from, &packet, source, encoding, false);
             }
-            None => {
-                io.stats.dropped_unknown_stream += 1;
-                return;
+            Some(SsrcRoute::Rtx { source, encoding }) => {
+                self.handle_sender_rtx(now, from, &packet, source, encoding);
             }
+            None => self.io.stats.dropped_unknown_stream += 1,
+        }
+    }
+
+    /// A sender's RTX packet: unwrapped and handled as the original when that is still
+    /// missing; dropped (counted) otherwise.
+    fn handle_sender_rtx(
+        &mut self,
+        now: Instant,
+        from: EndpointId,
+        packet: &RtpPacket<&[u8]>,
+        source_id: SourceId,
+        encoding: u8,
+    ) {
+        let stats = &mut self.io.stats;
+        if !self.config.upstream_repair.enabled {
+            stats.dropped_publisher_rtx += 1;
+            return;
+        }
+        let rtx_pt = packet.payload_type();
+        let media_pt = self.endpoints.get(&from).and_then(|sender| {
+            sender
+                .link
+                .codecs
+                .iter()
+                .find(|c| c.rtx_payload_type == Some(rtx_pt))
+                .map(|c| c.payload_type)
+        });
+        let encoding_state = self
+            .sources
+            .get(&source_id)
+            .and_then(|entry| entry.source.encodings.get(usize::from(encoding)));
+        let (Some(media_pt), Some(encoding_state)) = (media_pt, encoding_state) else {
+            stats.dropped_publisher_rtx += 1;
+            return;
+        };
+        let mut scratch = std::mem::take(&mut self.rtx_scratch);
+        match repair::unwrap_rtx(packet, encoding_state.ssrc, media_pt, &mut scratch) {
+            RtxPayload::Padding => stats.dropped_publisher_rtx += 1,
+            RtxPayload::Original(seq) => {
+                let missing = encoding_state
+                    .repair
+                    .as_ref()
+                    .is_some_and(|r| r.is_missing(seq));
+                if !missing {
+                    stats.publisher_rtx_duplicate += 1;
+                } else if let Ok(original) = RtpPacket::parse(scratch.as_slice()) {
+                    self.handle_media(now, from, &original, source_id, encoding, true);
+                } else {
+                    stats.dropped_malformed += 1;
+                }
+            }
+        }
+        self.rtx_scratch = scratch;
+    }
+
+    /// A media packet of `source_id`'s `encoding` (`repaired`: unwrapped from RTX).
+    fn handle_media(
+        &mut self,
+        now: Instant,
+        from: EndpointId,
+        packet: &RtpPacket<&[u8]>,
+        source_id: SourceId,
+        encoding: u8,
+        repaired: bool,
+    ) {
+        let Self {
+            io,
+            endpoints,
+            sources,
+            speakers,
+            config,
+            allocation_dirty,
+            nack_scratch,
+            ..
+        } = self;
+        let Some(sender) = endpoints.get(&from) else {
+            io.stats.dropped_unknown_endpoint += 1;
+            return;
         };
         let pt = packet.payload_type();
         let Some(codec) = sender.link.codecs.iter().find(|c| c.payload_type == pt) else {
@@ -774,9 +886,36 @@ impl Conference {
             io.stats.dropped_unknown_stream += 1;
             return;
         };
-        let dependency = sender_extensions_ref(&sender.link.extensions, &packet);
+        if let Some(requester) = entry
+            .source
+            .encodings
+            .get_mut(usize::from(encoding))
+            .and_then(|e| e.repair.as_mut())
+        {
+            let seq = packet.sequence_number();
+            let arrival = if repaired {
+                requester.on_repair(now, seq)
+            } else {
+                requester.on_packet(now, seq)
+            };
+            match arrival {
+                // A new gap is asked for at once.
+                Arrival::Newest { gap } if gap > 0 => request_repairs(
+                    io,
+                    now,
+                    from,
+                    sender.node_ssrc,
+                    packet.ssrc(),
+                    requester,
+                    nack_scratch,
+                ),
+                Arrival::Filled if repaired => io.stats.publisher_rtx_recovered += 1,
+                _ => {}
+            }
+        }
+        let dependency = sender_extensions_ref(&sender.link.extensions, packet);
         let Ok((mut info, dimensions)) = inspect(
-            &packet,
+            packet,
             codec_name,
             clock_rate,
             encoding,
@@ -788,12 +927,12 @@ impl Conference {
         };
         let sender_extensions = sender.link.extensions.clone();
         let sender_node_ssrc = sender.node_ssrc;
-        if entry.source.record(now, &mut info, dimensions, &packet) {
+        if entry.source.record(now, &mut info, dimensions, packet) {
             *allocation_dirty = true;
         }
         if codec_name == CodecName::Opus {
             let level = sender_extensions
-                .get(&packet, ExtensionKind::AudioLevel)
+                .get(packet, ExtensionKind::AudioLevel)
                 .and_then(|v| AudioLevel::parse(v).ok())
                 .map(|l| l.level);
             if let Some(level) = level {
@@ -820,13 +959,13 @@ impl Conference {
                         now,
                         &info,
                         info.marker,
-                        &packet,
+                        packet,
                         &sender_extensions,
                         &mut receiver.link,
                         io,
                     );
                 } else {
-                    projection.skip(&info, &packet);
+                    projection.skip(&info, packet);
                 }
             }
             return;
@@ -849,19 +988,20 @@ impl Conference {
                         now,
                         &info,
                         marker,
-                        &packet,
+                        packet,
                         &sender_extensions,
                         &mut receiver.link,
                         io,
                     );
                 }
+                Verdict::Late => io.stats.dropped_late += 1,
                 Verdict::Drop {
                     intentional,
                     wants_keyframe: wants,
                 } => {
                     if intentional {
                         io.stats.dropped_thinned += 1;
-                        projection.skip(&info, &packet);
+                        projection.skip(&info, packet);
                     }
                     wants_keyframe |= wants;
                 }
@@ -1093,6 +1233,34 @@ impl Conference {
             self.retry_keyframes(now);
             self.connectivity(now);
         }
+        self.retry_repairs(now);
+    }
+
+    /// NACKs again what senders' video still misses, and gives up what is too old.
+    fn retry_repairs(&mut self, now: Instant) {
+        for entry in self.sources.values_mut() {
+            let owner = entry.source.owner;
+            let Some(node_ssrc) = self.endpoints.get(&owner).map(|e| e.node_ssrc) else {
+                continue;
+            };
+            for encoding in &mut entry.source.encodings {
+                let ssrc = encoding.ssrc;
+                let Some(requester) = encoding.repair.as_mut() else {
+                    continue;
+                };
+                if requester.poll_timeout().is_some_and(|due| due <= now) {
+                    request_repairs(
+                        &mut self.io,
+                        now,
+                        owner,
+                        node_ssrc,
+                        ssrc,
+                        requester,
+                        &mut self.nack_scratch,
+                    );
+                }
+            }
+        }
     }
 
     /// Pacers, probes, ConnectionStats and the TWCC feedback to senders.
@@ -1220,6 +1388,14 @@ impl Conference {
             if let Some(t) = endpoint.twcc.as_ref().and_then(|t| t.poll_timeout()) {
                 next = next.min(t);
             }
+        }
+        let repairs = self
+            .sources
+            .values()
+            .flat_map(|e| e.source.encodings.iter())
+            .filter_map(|e| e.repair.as_ref()?.poll_timeout());
+        for t in repairs {
+            next = next.min(t);
         }
         if self.allocation_dirty {
             next = next.min(self.last_now);

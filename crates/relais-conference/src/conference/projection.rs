@@ -15,6 +15,11 @@
 //!   of the receiver; sequence numbers without gaps for intentional drops
 //!   ([`SequenceRewriter`]); timestamps, VP8/VP9 picture ids and TL0PICIDX continuous across
 //!   encoding switches; picture ids continuous across dropped pictures.
+//! - **Late packets** (reordered, or repaired upstream and unwrapped from the sender's RTX)
+//!   are forwarded with the sequence number the original would have had, so the receiver
+//!   sees its gap filled; they never move the layer state. One the projection can no longer
+//!   place (it switched encoding or restarted since, or its number was reused after an
+//!   intentional drop) is dropped and counted as late.
 //! - **Retransmission**: the projection remembers, per outgoing sequence number, which
 //!   original packet it sent and how it rewrote it; a NACK is answered from the source's
 //!   cache of originals, rewritten the same way again (as RTX when negotiated).
@@ -149,6 +154,8 @@ pub(crate) enum Verdict {
         intentional: bool,
         wants_keyframe: bool,
     },
+    /// Drop it: a late packet from before the receiver's stream switched or (re)started.
+    Late,
 }
 
 const DROP: Verdict = Verdict::Drop {
@@ -198,6 +205,8 @@ pub(crate) struct Projection {
     target: Option<LayerTarget>,
     /// Simulcast: the encoding being forwarded.
     current_encoding: Option<u8>,
+    /// Simulcast: the encoding forwarded before (its late packets count as dropped late).
+    previous_encoding: Option<u8>,
     /// SVC: a key frame started the forwarded stream.
     started: bool,
     /// Dependency descriptor: the decode target being forwarded.
@@ -238,6 +247,7 @@ impl Projection {
             receiver,
             target: None,
             current_encoding: None,
+            previous_encoding: None,
             started: false,
             decode_target: None,
             decode_target_blocked: false,
@@ -275,7 +285,7 @@ impl Projection {
     /// key frame and continues the numbering).
     pub(crate) fn set_target(&mut self, target: Option<LayerTarget>) {
         if target.is_none() {
-            self.current_encoding = None;
+            self.previous_encoding = self.current_encoding.take();
             self.started = false;
             self.decode_target = None;
             self.decode_target_blocked = false;
@@ -307,12 +317,74 @@ impl Projection {
         let Some(target) = self.target else {
             return DROP;
         };
+        if info.late {
+            return self.select_late(info, scheme, structure);
+        }
         match (scheme, info.dependency, structure) {
             (_, Some(dependency), Some(structure)) => {
                 self.select_decode_target(info, &dependency, structure, target)
             }
             (LayerScheme::Simulcast, _, _) => self.select_simulcast(info, target),
             (LayerScheme::Svc, _, _) => self.select_svc(info, target),
+        }
+    }
+
+    /// The decision for a late packet, by the layer state as it is (which a late packet
+    /// must not change): forwarded when it belongs to what the receiver gets now.
+    fn select_late(
+        &self,
+        info: &PacketInfo,
+        scheme: LayerScheme,
+        structure: Option<&TemplateStructure>,
+    ) -> Verdict {
+        const THINNED: Verdict = Verdict::Drop {
+            intentional: true,
+            wants_keyframe: false,
+        };
+        match (scheme, info.dependency, structure) {
+            (_, Some(dependency), Some(structure)) => {
+                let Some(current) = self.decode_target.filter(|_| self.started) else {
+                    return DROP;
+                };
+                if !dependency.is_part_of(current) {
+                    return THINNED;
+                }
+                let top_spatial = structure
+                    .decode_target_layers(current)
+                    .map_or(0, |(s, _)| s);
+                Verdict::Forward {
+                    marker: info.end_of_layer_frame && info.spatial >= top_spatial,
+                }
+            }
+            (LayerScheme::Simulcast, _, _) => {
+                if self.current_encoding != Some(info.encoding) {
+                    // Counted when the receiver got that encoding before the switch.
+                    if self.previous_encoding == Some(info.encoding) {
+                        Verdict::Late
+                    } else {
+                        DROP
+                    }
+                } else if info.temporal <= self.current_temporal {
+                    Verdict::Forward {
+                        marker: info.marker,
+                    }
+                } else {
+                    THINNED
+                }
+            }
+            (LayerScheme::Svc, _, _) => {
+                if !self.started {
+                    DROP
+                } else if info.spatial <= self.current_spatial
+                    && info.temporal <= self.current_temporal
+                {
+                    let marker = (info.spatial == self.current_spatial && info.end_of_layer_frame)
+                        || info.marker;
+                    Verdict::Forward { marker }
+                } else {
+                    THINNED
+                }
+            }
         }
     }
 
@@ -438,7 +510,7 @@ impl Projection {
                     wants_keyframe: true,
                 };
             }
-            self.current_encoding = Some(info.encoding);
+            self.previous_encoding = self.current_encoding.replace(info.encoding);
             self.current_temporal = target.temporal;
         }
         self.adjust_temporal(info, target.temporal);
@@ -558,6 +630,11 @@ impl Projection {
         let (in_ssrc, in_seq, in_ts) =
             (packet.ssrc(), packet.sequence_number(), packet.timestamp());
         if self.source_ssrc != Some(in_ssrc) {
+            if info.late {
+                // From a stream the receiver no longer (or not yet) gets: no number for it.
+                io.stats.dropped_late += 1;
+                return false;
+            }
             self.resync(now, info, in_seq, in_ts);
             self.source_ssrc = Some(in_ssrc);
         }

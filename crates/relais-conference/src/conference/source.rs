@@ -5,7 +5,8 @@
 //! (lowest first) or a single encoding carrying SVC layers (VP9, or any codec with the AV1
 //! dependency descriptor). The source owns what all receivers share: layer activity, measured
 //! heights, frame and bit rates, the cache of original packets that answers receivers' NACKs,
-//! and the keyframe request rate limit.
+//! the keyframe request rate limit and, per video encoding, the requester that asks the
+//! sender again for what it lost on the way to the node ([`crate::repair`]).
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,8 @@ use relais_rtp::codec::{h264, PictureId};
 use relais_rtp::rtp::RtpPacket;
 
 use crate::allocation::{LayerDescription, VideoType};
+use crate::conference::rewrite::seq_newer;
+use crate::repair::{RepairConfig, RetransmissionRequester};
 use crate::{CodecName, EndpointId, MediaKind};
 
 /// Temporal layers tracked per encoding or spatial layer.
@@ -75,6 +78,9 @@ pub(crate) struct PacketInfo {
     pub(crate) clock_rate: u32,
     /// The RTP marker bit as received.
     pub(crate) marker: bool,
+    /// Older than the newest packet of its encoding (reordered, or repaired upstream):
+    /// receivers' layer state must not move on it.
+    pub(crate) late: bool,
     /// The dependency descriptor, when the packet has one (AV1, or any codec sent with it):
     /// layer decisions then follow its decode target indications.
     pub(crate) dependency: Option<DependencyDescriptor>,
@@ -107,6 +113,7 @@ pub(crate) fn inspect(
         codec,
         clock_rate,
         marker,
+        late: false,
         dependency: None,
     };
     let mut dimensions = None;
@@ -194,10 +201,14 @@ pub(crate) struct Encoding {
     last_keyframe_request: Option<Instant>,
     /// H264: the previous packet had the marker bit (so this one starts a frame).
     after_marker: bool,
+    /// The newest sequence number received.
+    highest_seq: Option<u16>,
+    /// Upstream loss repair (video, when enabled).
+    pub(crate) repair: Option<RetransmissionRequester>,
 }
 
 impl Encoding {
-    fn new(ssrc: u32, rtx_ssrc: Option<u32>) -> Self {
+    fn new(ssrc: u32, rtx_ssrc: Option<u32>, repair: Option<RepairConfig>) -> Self {
         Self {
             ssrc,
             rtx_ssrc,
@@ -205,6 +216,8 @@ impl Encoding {
             temporal: [[TemporalStats::default(); MAX_TEMPORAL]; MAX_SPATIAL],
             last_keyframe_request: None,
             after_marker: true,
+            highest_seq: None,
+            repair: repair.map(RetransmissionRequester::new),
         }
     }
 
@@ -291,7 +304,8 @@ pub(crate) struct Source {
 }
 
 impl Source {
-    /// A source with the given SSRCs: `ssrcs` lowest encoding first, `rtx` pairs (media, rtx).
+    /// A source with the given SSRCs: `ssrcs` lowest encoding first, `rtx` pairs (media, rtx);
+    /// video encodings get a retransmission requester when `repair` is enabled.
     pub(crate) fn new(
         name: String,
         owner: EndpointId,
@@ -299,12 +313,14 @@ impl Source {
         video_type: VideoType,
         ssrcs: &[u32],
         rtx: &[(u32, u32)],
+        repair: RepairConfig,
     ) -> Self {
+        let repair = (kind == MediaKind::Video && repair.enabled).then_some(repair);
         let encodings = ssrcs
             .iter()
             .map(|&ssrc| {
                 let rtx_ssrc = rtx.iter().find(|(m, _)| *m == ssrc).map(|(_, r)| *r);
-                Encoding::new(ssrc, rtx_ssrc)
+                Encoding::new(ssrc, rtx_ssrc, repair)
             })
             .collect();
         Self {
@@ -352,10 +368,24 @@ impl Source {
         let Some(encoding) = self.encodings.get_mut(usize::from(info.encoding)) else {
             return false;
         };
+        let seq = packet.sequence_number();
+        info.late = encoding
+            .highest_seq
+            .is_some_and(|highest| !seq_newer(seq, highest));
+        if !info.late {
+            encoding.highest_seq = Some(seq);
+        }
         if matches!(info.codec, CodecName::H264 | CodecName::Av1) && info.dependency.is_none() {
-            info.frame_start = encoding.after_marker;
-            info.picture_start = info.frame_start;
-            encoding.after_marker = info.marker;
+            if info.late {
+                // Where a late packet's frame starts is not known from the marker chain,
+                // which it must not break either.
+                info.frame_start = false;
+                info.picture_start = false;
+            } else {
+                info.frame_start = encoding.after_marker;
+                info.picture_start = info.frame_start;
+                encoding.after_marker = info.marker;
+            }
         }
         if let Some((_, height)) = dimensions {
             if let Some(slot) = encoding.heights.get_mut(usize::from(info.spatial)) {
@@ -368,9 +398,13 @@ impl Source {
         info.temporal = temporal;
         let mut changed = false;
         if let Some(stats) = encoding.stats_mut(spatial, temporal) {
-            changed = !active(stats, now);
-            stats.last_packet = Some(now);
-            stats.was_active = true;
+            // A late packet (a repair) is no sign of life: a layer that stopped must not
+            // come back for it.
+            if !info.late {
+                changed = !active(stats, now);
+                stats.last_packet = Some(now);
+                stats.was_active = true;
+            }
             stats.bytes += packet.payload().len() as u64;
         }
         if temporal + 1 > self.temporal_layers {

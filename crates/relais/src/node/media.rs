@@ -727,6 +727,11 @@ impl MediaTask {
             plis_received: f.plis_received,
             firs_received: f.firs_received,
             packets_lost: f.packets_lost_reported,
+            upstream_nacks_sent: f.upstream_nacks_sent,
+            upstream_nacked_packets: f.upstream_nacked_packets,
+            publisher_rtx_recovered: f.publisher_rtx_recovered,
+            publisher_rtx_duplicate: f.publisher_rtx_duplicate,
+            upstream_repairs_abandoned: f.upstream_repairs_abandoned,
             rtt_buckets: f.rtt_buckets_ms,
             bridge_messages: BridgeMessages {
                 received: s.bridge_messages_received,
