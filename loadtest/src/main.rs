@@ -120,6 +120,10 @@ struct Cli {
     /// (node to participants).
     #[arg(long, value_enum, default_value = "both")]
     impair_direction: Direction,
+    /// Impair only the first N participants (by join order), e.g. to compare a sender on a
+    /// narrow uplink with unimpaired ones in one run.
+    #[arg(long, value_name = "N")]
+    impair_participants: Option<u32>,
     /// The address the participants' sockets bind to (default 127.0.0.1; with --target janus
     /// $JANUS_CLIENT_IP, as `scripts/janus run` sets it).
     #[arg(long)]
@@ -238,6 +242,7 @@ fn main() -> anyhow::Result<()> {
                     impairment,
                     impairment_label: impairment_label.clone(),
                     impairment_direction: cli.impair_direction.into(),
+                    impaired_participants: cli.impair_participants,
                 },
             ),
             (Some(private_api), None) => (
@@ -256,6 +261,7 @@ fn main() -> anyhow::Result<()> {
                     impairment,
                     impairment_label: impairment_label.clone(),
                     impairment_direction: cli.impair_direction.into(),
+                    impaired_participants: cli.impair_participants,
                 },
             ),
             (None, None) => {
@@ -283,6 +289,7 @@ fn main() -> anyhow::Result<()> {
                     impairment,
                     impairment_label: impairment_label.clone(),
                     impairment_direction: cli.impair_direction.into(),
+                    impaired_participants: cli.impair_participants,
                 };
                 (Some(node), options)
             }

@@ -25,11 +25,16 @@
 //! answer them. Like a browser, the participant itself sends receiver (and sender) reports
 //! every [`ParticipantConfig::report_interval`], NACKs sequence gaps once after
 //! [`ParticipantConfig::nack_delay`], and sends transport-wide congestion control feedback
-//! when [`ParticipantConfig::transport_cc_id`] is set.
+//! when [`ParticipantConfig::transport_cc_id`] is set. With
+//! [`ParticipantConfig::send_estimate`] it also keeps a browser's send-side bandwidth
+//! estimate of its own uplink ([`SendEstimate`]: the node's transport-cc feedback about the
+//! participant's packets, capped by the node's REMB) and reports it as
+//! [`ParticipantEvent::SendEstimate`] after every feedback or REMB.
 //!
 //! [`driver`] is the tokio shell: one thread, many participants, each with its own UDP
 //! socket, and an [`Application`] hook through which media models send at exact times.
 
+mod estimate;
 mod packet;
 mod receive;
 mod rtcp;
@@ -58,6 +63,7 @@ use relais_transport::ice::{
 };
 
 pub use driver::{Application, Driver, Outbox, ParticipantId};
+pub use estimate::{SendEstimate, SendEstimateUpdate};
 pub use packet::{ReceivedRtp, Verification};
 pub use stats::{ParticipantStats, RtcpCounts};
 
@@ -110,6 +116,10 @@ pub struct ParticipantConfig {
     pub rtcp_ssrc: u32,
     /// Most SSRCs tracked by the SRTP receiver (each forwarded stream is one).
     pub max_receive_ssrcs: usize,
+    /// Keep a send-side bandwidth estimate ([`SendEstimate`]) with these bounds: every sent
+    /// packet that gets a transport-wide sequence number is recorded, and the node's
+    /// transport-cc feedback and REMB update it. `None`: no estimate.
+    pub send_estimate: Option<relais_bwe::BweConfig>,
 }
 
 impl Default for ParticipantConfig {
@@ -126,6 +136,7 @@ impl Default for ParticipantConfig {
             transport_cc_interval: Duration::from_millis(100),
             rtcp_ssrc: 1,
             max_receive_ssrcs: 2048,
+            send_estimate: None,
         }
     }
 }
@@ -237,6 +248,9 @@ pub enum ParticipantEvent {
     },
     /// Transport-wide congestion control feedback about the participant's packets.
     TransportFeedback(Box<TransportLayerCc>),
+    /// The participant's send-side estimate after a transport-cc feedback or a REMB (only
+    /// with [`ParticipantConfig::send_estimate`]).
+    SendEstimate(SendEstimateUpdate),
     /// A sender report about a stream the participant receives.
     SenderReport {
         /// The stream.
@@ -315,6 +329,7 @@ pub struct Participant {
     receive: ReceiveStreams,
     sending: HashMap<u32, SendStream>,
     twcc: Option<TwccFeedback>,
+    send_estimate: Option<SendEstimate>,
     transport_sequence: u16,
     next_report: Option<Instant>,
     clock: NtpClock,
@@ -351,6 +366,7 @@ impl Participant {
         let twcc = config
             .transport_cc_id
             .map(|_| TwccFeedback::new(now, config.transport_cc_interval));
+        let send_estimate = config.send_estimate.map(|c| SendEstimate::new(c, now));
         Ok(Self {
             receive: ReceiveStreams::new(now, config.nack_delay),
             config,
@@ -367,6 +383,7 @@ impl Participant {
             pool: Vec::new(),
             sending: HashMap::new(),
             twcc,
+            send_estimate,
             transport_sequence: 0,
             next_report: None,
             // The only wall-clock read: NTP timestamps of sender reports need one anchor.
@@ -592,15 +609,28 @@ impl Participant {
             events,
             receive,
             stats,
+            send_estimate,
             ..
         } = self;
+        let mut estimate_changed = false;
         let ok = rtcp::parse_compound(
             compound,
             now_compact,
             &mut stats.rtcp_received_by_kind,
-            &mut |event| push_event(events, event),
+            &mut |event| {
+                if let Some(estimate) = send_estimate.as_mut() {
+                    estimate_changed |= feed_estimate(estimate, now, &event);
+                }
+                push_event(events, event);
+            },
             &mut |report| receive.on_sender_report(now, report.ssrc, report.compact_ntp),
         );
+        if let (true, Some(estimate)) = (estimate_changed, self.send_estimate.as_ref()) {
+            push_event(
+                &mut self.events,
+                ParticipantEvent::SendEstimate(estimate.current()),
+            );
+        }
         if !ok {
             self.stats.rtcp_failed += 1;
         }
@@ -711,11 +741,13 @@ impl Participant {
             self.pool.push(buffer);
             return Err(ParticipantError::Malformed);
         };
+        let mut transport_sequence = None;
         if let Some(id) = self.config.transport_cc_id {
             if let Some(value) = rtp.extension_mut(id) {
                 if let Some(slot) = value.first_chunk_mut::<2>() {
                     self.transport_sequence = self.transport_sequence.wrapping_add(1);
                     *slot = self.transport_sequence.to_be_bytes();
+                    transport_sequence = Some(self.transport_sequence);
                 }
             }
         }
@@ -738,6 +770,10 @@ impl Participant {
         stream.octets = stream.octets.wrapping_add(payload_len);
         stream.last_timestamp = timestamp;
         stream.last_sent = now;
+        if let (Some(estimate), Some(sequence)) = (self.send_estimate.as_mut(), transport_sequence)
+        {
+            estimate.on_sent(now, sequence, buffer.len());
+        }
         self.stats.rtp_sent += 1;
         self.stats.rtp_sent_bytes += buffer.len() as u64;
         self.queue(destination, buffer);
@@ -987,6 +1023,29 @@ impl Participant {
             self.failed = true;
             push_event(&mut self.events, ParticipantEvent::Failed(error));
         }
+    }
+}
+
+/// Feeds what `event` says about the participant's uplink to its estimate; `true` when the
+/// estimate read something (feedback or REMB) and should be reported.
+fn feed_estimate(estimate: &mut SendEstimate, now: Instant, event: &ParticipantEvent) -> bool {
+    match event {
+        ParticipantEvent::TransportFeedback(feedback) => {
+            estimate.on_feedback(now, feedback);
+            true
+        }
+        ParticipantEvent::Remb { bitrate_bps, .. } => {
+            estimate.on_remb(*bitrate_bps);
+            true
+        }
+        ParticipantEvent::ReceptionReport {
+            round_trip: Some(rtt),
+            ..
+        } => {
+            estimate.set_rtt(*rtt);
+            false
+        }
+        _ => false,
     }
 }
 

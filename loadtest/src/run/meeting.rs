@@ -16,6 +16,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
 use super::camera::Camera;
+use super::sender_estimate::CameraEstimate;
 use crate::measure::{
     LatencyHistogram, MeasureConfig, NtpEpoch, ReceivedPacket, ReceiverMeasurements, StreamKind,
 };
@@ -26,6 +27,7 @@ use crate::media::{
 use crate::participant::{
     Application, Outbox, ParticipantEvent, ParticipantId, ReceivedRtp, Verification,
 };
+use crate::report::SenderLayers;
 
 /// Packets kept per video layer for retransmission (about 1 s of the top layer).
 const RETRANSMIT_CAPACITY: usize = 512;
@@ -62,6 +64,10 @@ pub struct MemberMedia {
     /// The name of its camera source (Jitsi: `<endpoint>-v0`), for the receivers'
     /// allocation.
     pub video_source_name: Option<String>,
+    /// Whether the camera follows the participant's own bandwidth estimate
+    /// ([`ParticipantEvent::SendEstimate`]) and how much of it (bit/s) goes to the
+    /// participant's other streams first; `None`: the estimate is ignored.
+    pub estimate_reserved_bps: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -77,6 +83,10 @@ struct Member {
     connected: bool,
     /// The video SSRCs the node says it forwards to this member (ForwardedSources).
     forwarded: Vec<u32>,
+    /// The camera layers the node's sender constraints allow (all until it sends some).
+    constrained: LayerSet,
+    /// The camera's answer to the sender's estimate, when it follows one.
+    estimate: Option<CameraEstimate>,
 }
 
 /// Whose stream an SSRC is, seen by a receiver.
@@ -193,7 +203,15 @@ impl MeetingApp {
             );
         }
         let mut retransmit = Vec::new();
+        let mut estimate = None;
+        let mut constrained = LayerSet::EMPTY;
         if let Some(video) = &media.video {
+            let layers = video.layers();
+            constrained = LayerSet::first(layers.len());
+            estimate = media.estimate_reserved_bps.map(|reserved| {
+                let kbps: Vec<u32> = layers.iter().map(|l| l.kbps).collect();
+                CameraEstimate::new(&kbps, reserved)
+            });
             let ssrcs: Vec<u32> = video.layers().iter().map(|l| l.ssrc).collect();
             for &ssrc in &ssrcs {
                 self.owners.insert(
@@ -233,6 +251,8 @@ impl MeetingApp {
                 ssrcs: None,
                 connected: false,
                 forwarded: Vec::new(),
+                constrained,
+                estimate,
             },
         );
     }
@@ -256,6 +276,7 @@ impl MeetingApp {
             rtx: Vec::new(),
             index,
             video_source_name: None,
+            estimate_reserved_bps: None,
         };
         self.add_member(participant, media);
         if let Some(member) = self.members.get_mut(&participant) {
@@ -388,12 +409,13 @@ impl MeetingApp {
     /// Limits what `participant` sends of its camera to layers no higher than
     /// `max_height` (the node's SenderSourceConstraints; 0 stops the camera), as Jitsi
     /// Meet's client does.
+    ///
+    /// The tighter of these constraints and the sender's own estimate wins.
     pub fn constrain_video(&mut self, participant: ParticipantId, max_height: i32, now: Instant) {
-        let since = now.saturating_duration_since(self.start);
         let Some(member) = self.members.get_mut(&participant) else {
             return;
         };
-        let Some(video) = member.media.video.as_mut() else {
+        let Some(video) = member.media.video.as_ref() else {
             return;
         };
         let mut set = LayerSet::EMPTY;
@@ -405,12 +427,50 @@ impl MeetingApp {
         if max_height > 0 && set.is_empty() {
             set = set.with(0);
         }
-        if set != video.active_layers() {
-            video.set_active_layers(since, set);
-            if let Some(due) = video.poll_timeout() {
-                self.due.push(Reverse((self.start + due, participant.0, 1)));
-            }
+        member.constrained = set;
+        self.apply_camera_layers(participant, now);
+    }
+
+    /// Sends the layers both the sender constraints and the estimate allow (a layer that
+    /// comes back starts with a keyframe: [`VideoSource::set_layer_active`]).
+    ///
+    /// [`VideoSource::set_layer_active`]: crate::media::VideoSource::set_layer_active
+    fn apply_camera_layers(&mut self, participant: ParticipantId, now: Instant) {
+        let since = now.saturating_duration_since(self.start);
+        let Some(member) = self.members.get_mut(&participant) else {
+            return;
+        };
+        let Some(video) = member.media.video.as_mut() else {
+            return;
+        };
+        let allowed = member.estimate.as_ref().map_or(member.constrained, |e| {
+            intersect(member.constrained, e.allowed())
+        });
+        if allowed == video.active_layers() {
+            return;
         }
+        video.set_active_layers(since, allowed);
+        if let (Some(estimate), true) = (member.estimate.as_mut(), member.connected) {
+            estimate.on_layers_sent(since, allowed.len());
+        }
+        if let Some(due) = video.poll_timeout() {
+            self.due.push(Reverse((self.start + due, participant.0, 1)));
+        }
+    }
+
+    /// How every camera present followed its sender's estimate, up to `end` (since the
+    /// start), by the sender's place in the scenario.
+    pub fn sender_layers(&mut self, end: Duration) -> Vec<SenderLayers> {
+        let mut senders: Vec<SenderLayers> = self
+            .members
+            .values_mut()
+            .filter_map(|m| {
+                let index = m.media.index;
+                Some(m.estimate.as_mut()?.summary(index, end))
+            })
+            .collect();
+        senders.sort_by_key(|s| s.sender);
+        senders
     }
 
     fn schedule_sources(&mut self, participant: ParticipantId) {
@@ -557,8 +617,22 @@ impl Application for MeetingApp {
             ParticipantEvent::Connected { .. } => {
                 if let Some(member) = self.members.get_mut(&participant) {
                     member.connected = true;
+                    let layers = member.media.video.as_ref().map(|v| v.active_layers().len());
+                    if let (Some(estimate), Some(layers)) = (member.estimate.as_mut(), layers) {
+                        estimate.on_layers_sent(since, layers);
+                    }
                 }
                 self.schedule_sources(participant);
+            }
+            ParticipantEvent::SendEstimate(update) => {
+                let changed = self
+                    .members
+                    .get_mut(&participant)
+                    .and_then(|m| m.estimate.as_mut())
+                    .and_then(|e| e.on_estimate(update.target_bps));
+                if changed.is_some() {
+                    self.apply_camera_layers(participant, now);
+                }
             }
             ParticipantEvent::Failed(_) => self.stats.failed += 1,
             ParticipantEvent::KeyframeRequest { ssrc, .. } => {
@@ -671,4 +745,11 @@ impl Application for MeetingApp {
             self.scratch = packets;
         }
     }
+}
+
+/// The layers in both sets.
+fn intersect(a: LayerSet, b: LayerSet) -> LayerSet {
+    a.iter()
+        .filter(|&layer| b.contains(layer))
+        .fold(LayerSet::EMPTY, LayerSet::with)
 }

@@ -17,6 +17,7 @@ pub mod camera;
 pub mod floor;
 pub mod meeting;
 pub mod node;
+pub mod sender_estimate;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use relais_bwe::BweConfig;
 use relais_transport::dtls_srtp::NodeCertificate;
 use relais_transport::ice::IceConfig;
 
@@ -181,6 +183,8 @@ struct Shared {
     impairment: Option<ImpairmentConfig>,
     /// Which directions it applies to.
     impairment_direction: ImpairmentDirection,
+    /// Only the participants with a scenario index below this are impaired (`None`: all).
+    impaired_participants: Option<u32>,
 }
 
 impl Shared {
@@ -193,6 +197,12 @@ impl Shared {
     /// Puts the run's impairment on `participant` (before its transport starts, so ICE and
     /// DTLS cross it too).
     fn impair(&self, participant: ParticipantId, who: &Identity) {
+        if self
+            .impaired_participants
+            .is_some_and(|count| who.index >= count)
+        {
+            return;
+        }
         if let Some(config) = self.impairment {
             let seed = impairment_seed(self.scenario.seed, u64::from(who.index));
             let none = ImpairmentConfig::default();
@@ -230,6 +240,9 @@ pub struct RunOptions {
     pub impairment_label: String,
     /// Which directions the impairment applies to.
     pub impairment_direction: ImpairmentDirection,
+    /// Impair only the first this many participants (by join order; `None`: every one), to
+    /// compare impaired and unimpaired senders in one run.
+    pub impaired_participants: Option<u32>,
 }
 
 /// Which way the impairment acts.
@@ -308,6 +321,7 @@ fn media_for(
                     .map(|l| CameraLayer {
                         ssrc: l.ssrc,
                         height: u32::from(l.height),
+                        kbps: l.kbps,
                     })
                     .collect();
                 let source = ReplaySource::new(Arc::clone(capture), &replay_config, seed, start)
@@ -324,9 +338,17 @@ fn media_for(
         .iter()
         .map(|&ssrc| RtxStream::new(ssrc, VP8_RTX_PT, 0))
         .collect();
+    // What a browser's allocator gives audio before video: its bitrate (RTP overhead is
+    // left to the estimate's margin).
+    let estimate_reserved_bps = video.is_some().then(|| {
+        audio
+            .as_ref()
+            .map_or(0, |_| u64::from(scenario.audio.bitrate_kbps) * 1000)
+    });
     Ok(MemberMedia {
         audio,
         video,
+        estimate_reserved_bps,
         rtx,
         index: who.slot,
         video_source_name: (!who.video_ssrcs.is_empty())
@@ -500,6 +522,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         schedule: SpeakerSchedule::from_scenario(&scenario),
         impairment: options.impairment.filter(|c| !c.is_transparent()),
         impairment_direction: options.impairment_direction,
+        impaired_participants: options.impaired_participants,
     });
 
     // ---- joins, spread over the ramp-up ----
@@ -688,9 +711,18 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
             }
         }
         let seconds = app.take_seconds();
-        (stats, members, connected, participant_stats, seconds)
+        let senders = app.sender_layers(report_end);
+        (
+            stats,
+            members,
+            connected,
+            participant_stats,
+            seconds,
+            senders,
+        )
     });
-    let Some((meeting_stats, members, connected, participant_stats, seconds)) = collected else {
+    let Some((meeting_stats, members, connected, participant_stats, seconds, senders)) = collected
+    else {
         return Err(RunError::Local("the driver's state was busy".into()));
     };
     if std::env::var_os("LOADTEST_DEBUG").is_some() {
@@ -905,6 +937,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         floor: None,
         node_series,
         receive_series: rate_points,
+        senders,
     };
 
     // ---- leave, bounded ----
@@ -986,6 +1019,34 @@ async fn new_participant(
     Ok((participant, socket))
 }
 
+/// The send-side estimate of a camera sender (`None` for the others: nothing to adapt).
+///
+/// It starts where a browser's initial probes (libwebrtc probes at 3× and 6× its start
+/// rate) would put it on a path that carries the full simulcast: a quarter above what every
+/// layer and the microphone need, so a camera starts with all its layers and the estimate
+/// only has to come down where the path is narrower. The sender does not probe, so an
+/// estimate that came down rises again only as far as what it sends shows (see
+/// `relais_bwe::delay`): like a browser between its probes.
+fn sender_estimate_config(scenario: &Scenario, who: &Identity) -> Option<BweConfig> {
+    if who.video_ssrcs.is_empty() {
+        return None;
+    }
+    let layers_kbps: u64 = scenario
+        .video
+        .layers
+        .iter()
+        .map(|l| u64::from(l.kbps))
+        .sum();
+    let audio_kbps = who
+        .audio_ssrc
+        .map_or(0, |_| u64::from(scenario.audio.bitrate_kbps));
+    let defaults = BweConfig::default();
+    Some(BweConfig {
+        initial_bps: ((layers_kbps + audio_kbps) * 1000 * 5 / 4).max(defaults.min_bps),
+        ..defaults
+    })
+}
+
 /// `who`'s sources, sent from `transport`.
 fn join_request(who: &Identity, transport: crate::participant::LocalTransport) -> JoinRequest {
     JoinRequest {
@@ -1019,6 +1080,7 @@ async fn participant_task(shared: Rc<Shared>, who: Identity, target: Rc<ColibriT
         transport_cc_id: Some(TRANSPORT_CC_ID),
         rtcp_ssrc: who.audio_ssrc.unwrap_or(0x2000_0000 + who.index),
         rtx_payload_types: vec![VP8_RTX_PT],
+        send_estimate: sender_estimate_config(scenario, &who),
         ..ParticipantConfig::default()
     };
     let (participant, socket) = match new_participant(&shared, config).await {
@@ -1150,6 +1212,7 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
         transport_cc_id: Some(TRANSPORT_CC_ID),
         rtcp_ssrc: who.audio_ssrc.unwrap_or(0x2000_0000 + who.index),
         rtx_payload_types: vec![VP8_RTX_PT],
+        send_estimate: sender_estimate_config(scenario, &who),
         ..ParticipantConfig::default()
     };
     let receiver_config = ParticipantConfig {
