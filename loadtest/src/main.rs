@@ -124,6 +124,11 @@ struct Cli {
     /// narrow uplink with unimpaired ones in one run.
     #[arg(long, value_name = "N")]
     impair_participants: Option<u32>,
+    /// Cameras ignore their own bandwidth estimate (no TWCC/REMB-driven layer changes, no
+    /// probes): every camera sends what the node's sender constraints allow, a fixed
+    /// offered load.
+    #[arg(long)]
+    fixed_layers: bool,
     /// The address the participants' sockets bind to (default 127.0.0.1; with --target janus
     /// $JANUS_CLIENT_IP, as `scripts/janus run` sets it).
     #[arg(long)]
@@ -243,6 +248,7 @@ fn main() -> anyhow::Result<()> {
                     impairment_label: impairment_label.clone(),
                     impairment_direction: cli.impair_direction.into(),
                     impaired_participants: cli.impair_participants,
+                    sender_estimate: !cli.fixed_layers,
                 },
             ),
             (Some(private_api), None) => (
@@ -262,6 +268,7 @@ fn main() -> anyhow::Result<()> {
                     impairment_label: impairment_label.clone(),
                     impairment_direction: cli.impair_direction.into(),
                     impaired_participants: cli.impair_participants,
+                    sender_estimate: !cli.fixed_layers,
                 },
             ),
             (None, None) => {
@@ -290,6 +297,7 @@ fn main() -> anyhow::Result<()> {
                     impairment_label: impairment_label.clone(),
                     impairment_direction: cli.impair_direction.into(),
                     impaired_participants: cli.impair_participants,
+                    sender_estimate: !cli.fixed_layers,
                 };
                 (Some(node), options)
             }

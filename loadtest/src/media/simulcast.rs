@@ -57,6 +57,21 @@ impl SimulcastAllocator {
             .sum()
     }
 
+    /// The budget (bit/s) the sender would like: what turns the next layer on (its
+    /// bitrate with the hysteresis, on top of the layers on), or what every layer needs
+    /// when all are on. What a browser asks its prober to look for.
+    pub fn wanted_bps(&self) -> u64 {
+        let on = self.needed_bps(self.enabled);
+        let next = self.enabled.len();
+        match (next < self.count)
+            .then(|| self.layer_bps.get(next))
+            .flatten()
+        {
+            Some(&next) => on + (next as f64 * ENABLE_HYSTERESIS).ceil() as u64,
+            None => on,
+        }
+    }
+
     /// Decides the layers for a video budget of `budget_bps` and returns them.
     pub fn allocate(&mut self, budget_bps: u64) -> LayerSet {
         let mut set = LayerSet::EMPTY;
@@ -99,6 +114,10 @@ mod tests {
         assert_eq!(a.allocate(10_000), LayerSet::first(1));
         assert_eq!(a.allocate(0), LayerSet::first(1));
         assert_eq!(a.needed_bps(LayerSet::first(2)), 650_000);
+        // Layer 1 would come on at 150 k + 1.35 × 500 k.
+        assert_eq!(a.wanted_bps(), 825_000);
+        a.allocate(5_000_000);
+        assert_eq!(a.wanted_bps(), 2_150_000);
     }
 
     #[test]

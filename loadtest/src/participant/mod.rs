@@ -63,7 +63,7 @@ use relais_transport::ice::{
 };
 
 pub use driver::{Application, Driver, Outbox, ParticipantId};
-pub use estimate::{SendEstimate, SendEstimateUpdate};
+pub use estimate::{ProbePadding, SendEstimate, SendEstimateConfig, SendEstimateUpdate};
 pub use packet::{ReceivedRtp, Verification};
 pub use stats::{ParticipantStats, RtcpCounts};
 
@@ -83,6 +83,12 @@ const MAX_QUEUED_TRANSMITS: usize = 4096;
 
 /// Most events waiting for the shell; beyond it the oldest are dropped.
 const MAX_QUEUED_EVENTS: usize = 4096;
+
+/// Most padding bytes in one RTP packet (its last byte counts them).
+const MAX_PADDING: usize = 255;
+
+/// RTP header and the one-word extension block of a probe padding packet.
+const PADDING_HEADER_LEN: usize = 12 + 8;
 
 /// Type preference of host candidates (RFC 8445 §5.1.2.2).
 const HOST_PRIORITY: u32 = (126 << 24) | (65_535 << 8) | 255;
@@ -116,10 +122,11 @@ pub struct ParticipantConfig {
     pub rtcp_ssrc: u32,
     /// Most SSRCs tracked by the SRTP receiver (each forwarded stream is one).
     pub max_receive_ssrcs: usize,
-    /// Keep a send-side bandwidth estimate ([`SendEstimate`]) with these bounds: every sent
-    /// packet that gets a transport-wide sequence number is recorded, and the node's
-    /// transport-cc feedback and REMB update it. `None`: no estimate.
-    pub send_estimate: Option<relais_bwe::BweConfig>,
+    /// Keep a send-side bandwidth estimate ([`SendEstimate`]): every sent packet that gets
+    /// a transport-wide sequence number is recorded, the node's transport-cc feedback and
+    /// REMB update it, and with probing the participant sends the probe padding itself.
+    /// `None`: no estimate.
+    pub send_estimate: Option<SendEstimateConfig>,
 }
 
 impl Default for ParticipantConfig {
@@ -331,6 +338,8 @@ pub struct Participant {
     twcc: Option<TwccFeedback>,
     send_estimate: Option<SendEstimate>,
     transport_sequence: u16,
+    /// Next sequence number of the probe padding stream.
+    probe_sequence: u16,
     next_report: Option<Instant>,
     clock: NtpClock,
     last_now: Instant,
@@ -385,6 +394,7 @@ impl Participant {
             twcc,
             send_estimate,
             transport_sequence: 0,
+            probe_sequence: 0,
             next_report: None,
             // The only wall-clock read: NTP timestamps of sender reports need one anchor.
             clock: NtpClock::new(now, SystemTime::now()),
@@ -663,6 +673,7 @@ impl Participant {
             }
         }
         self.nack_scratch = nacks;
+        self.send_probes(now);
         let media_ssrc = 0;
         while let Some(feedback) = self
             .twcc
@@ -691,6 +702,11 @@ impl Participant {
             consider(self.next_report);
             consider(self.receive.next_nack());
             consider(self.twcc.as_ref().and_then(TwccFeedback::poll_timeout));
+            consider(
+                self.send_estimate
+                    .as_ref()
+                    .and_then(SendEstimate::poll_timeout),
+            );
         }
         next
     }
@@ -778,6 +794,90 @@ impl Participant {
         self.stats.rtp_sent_bytes += buffer.len() as u64;
         self.queue(destination, buffer);
         Ok(())
+    }
+
+    /// The sender would use `wanted_bps` (its next layer's need, say): with probing, the
+    /// send-side estimate probes toward it (see [`SendEstimate::request_bitrate`]).
+    pub fn request_send_bitrate(&mut self, now: Instant, wanted_bps: u64) {
+        self.last_now = now;
+        if let Some(estimate) = self.send_estimate.as_mut() {
+            estimate.request_bitrate(now, wanted_bps);
+        }
+    }
+
+    /// The estimate's probe bytes due at `now`, as padding-only RTP packets on the probe
+    /// stream, each stamped with a transport-wide sequence number and recorded as part of
+    /// its cluster.
+    fn send_probes(&mut self, now: Instant) {
+        let (Some(mut estimate), Some(tcc_id)) =
+            (self.send_estimate.take(), self.config.transport_cc_id)
+        else {
+            return;
+        };
+        if let Some(padding) = estimate.probe_padding() {
+            while let Some(probe) = estimate.poll_probe(now) {
+                let mut left = probe.bytes;
+                while left > 0 {
+                    let Some(size) = self.send_padding(now, padding, tcc_id, left) else {
+                        break;
+                    };
+                    estimate.on_probe_sent(now, self.transport_sequence, size, probe.cluster);
+                    left = left.saturating_sub(size);
+                }
+            }
+        }
+        self.send_estimate = Some(estimate);
+    }
+
+    /// Queues one padding-only packet of about `bytes` on the wire (at most
+    /// [`MAX_PADDING`] bytes of padding); returns its size.
+    fn send_padding(
+        &mut self,
+        now: Instant,
+        padding: ProbePadding,
+        tcc_id: u8,
+        bytes: usize,
+    ) -> Option<usize> {
+        let (Some(srtp), Some(destination), false) = (
+            self.srtp.as_mut(),
+            self.selected,
+            self.closed || self.failed,
+        ) else {
+            return None;
+        };
+        let overhead = PADDING_HEADER_LEN + srtp.profile.rtp_overhead();
+        let padding_len = bytes.saturating_sub(overhead).clamp(1, MAX_PADDING);
+        self.transport_sequence = self.transport_sequence.wrapping_add(1);
+        let sequence = self.probe_sequence;
+        self.probe_sequence = sequence.wrapping_add(1);
+        let mut buffer = self
+            .pool
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(MAX_DATAGRAM));
+        // V=2, padding, one header extension; no marker.
+        buffer.extend_from_slice(&[0xB0, padding.payload_type & 0x7F]);
+        buffer.extend_from_slice(&sequence.to_be_bytes());
+        // Nobody reads a padding stream's clock: the compact NTP time will do.
+        let timestamp = self.clock.compact(now);
+        buffer.extend_from_slice(&timestamp.to_be_bytes());
+        buffer.extend_from_slice(&padding.ssrc.to_be_bytes());
+        // RFC 8285 one-byte form, one word: the transport-wide sequence number (2 bytes).
+        buffer.extend_from_slice(&[0xBE, 0xDE, 0, 1, (tcc_id << 4) | 1]);
+        buffer.extend_from_slice(&self.transport_sequence.to_be_bytes());
+        buffer.push(0);
+        buffer.resize(buffer.len() + padding_len - 1, 0);
+        // Within 1..=255 by the clamp above.
+        buffer.push(padding_len as u8);
+        if srtp.sender.protect_rtp_vec(&mut buffer).is_err() {
+            self.stats.rtp_send_refused += 1;
+            self.recycle(buffer);
+            return None;
+        }
+        let size = buffer.len();
+        self.stats.probe_packets_sent += 1;
+        self.stats.rtp_sent_bytes += size as u64;
+        self.queue(destination, buffer);
+        Some(size)
     }
 
     /// SRTCP-protects a plain (compound) RTCP packet built by the caller and queues it.

@@ -64,10 +64,9 @@ pub struct MemberMedia {
     /// The name of its camera source (Jitsi: `<endpoint>-v0`), for the receivers'
     /// allocation.
     pub video_source_name: Option<String>,
-    /// Whether the camera follows the participant's own bandwidth estimate
-    /// ([`ParticipantEvent::SendEstimate`]) and how much of it (bit/s) goes to the
-    /// participant's other streams first; `None`: the estimate is ignored.
-    pub estimate_reserved_bps: Option<u64>,
+    /// How the camera follows the participant's own bandwidth estimate
+    /// ([`ParticipantEvent::SendEstimate`]); `None`: the estimate is ignored.
+    pub estimate: Option<CameraEstimate>,
 }
 
 #[derive(Debug)]
@@ -191,7 +190,7 @@ impl MeetingApp {
     }
 
     /// Adds a participant; its media starts once its transport is connected.
-    pub fn add_member(&mut self, participant: ParticipantId, media: MemberMedia) {
+    pub fn add_member(&mut self, participant: ParticipantId, mut media: MemberMedia) {
         if let Some(audio) = &media.audio {
             self.owners.insert(
                 audio.ssrc(),
@@ -208,10 +207,7 @@ impl MeetingApp {
         if let Some(video) = &media.video {
             let layers = video.layers();
             constrained = LayerSet::first(layers.len());
-            estimate = media.estimate_reserved_bps.map(|reserved| {
-                let kbps: Vec<u32> = layers.iter().map(|l| l.kbps).collect();
-                CameraEstimate::new(&kbps, reserved)
-            });
+            estimate = media.estimate.take();
             let ssrcs: Vec<u32> = video.layers().iter().map(|l| l.ssrc).collect();
             for &ssrc in &ssrcs {
                 self.owners.insert(
@@ -255,6 +251,14 @@ impl MeetingApp {
                 estimate,
             },
         );
+        // The camera starts with the layers its initial estimate allows.
+        if let Some(member) = self.members.get_mut(&participant) {
+            if let (Some(video), Some(estimate)) =
+                (member.media.video.as_mut(), member.estimate.as_ref())
+            {
+                video.set_active_layers(Duration::ZERO, estimate.allowed());
+            }
+        }
     }
 
     /// Adds a participant that only sends `media` (what it receives is not measured: RTCP
@@ -276,7 +280,7 @@ impl MeetingApp {
             rtx: Vec::new(),
             index,
             video_source_name: None,
-            estimate_reserved_bps: None,
+            estimate: None,
         };
         self.add_member(participant, media);
         if let Some(member) = self.members.get_mut(&participant) {
@@ -625,11 +629,18 @@ impl Application for MeetingApp {
                 self.schedule_sources(participant);
             }
             ParticipantEvent::SendEstimate(update) => {
-                let changed = self
+                let Some(estimate) = self
                     .members
                     .get_mut(&participant)
                     .and_then(|m| m.estimate.as_mut())
-                    .and_then(|e| e.on_estimate(update.target_bps));
+                else {
+                    return;
+                };
+                let changed = estimate.on_estimate(update.target_bps);
+                let wanted = estimate.wanted_bps();
+                if let Some(p) = out.participant(participant) {
+                    p.request_send_bitrate(now, wanted);
+                }
                 if changed.is_some() {
                     self.apply_camera_layers(participant, now);
                 }

@@ -43,7 +43,9 @@ use crate::media::{
     RtpWriter, RtxStream, SpeakerSchedule, VideoConfig, VideoSource,
 };
 use crate::participant::driver::{bind, impairment_seed};
-use crate::participant::{Driver, Participant, ParticipantConfig, ParticipantId};
+use crate::participant::{
+    Driver, Participant, ParticipantConfig, ParticipantId, ProbePadding, SendEstimateConfig,
+};
 use crate::report::{
     CriterionOutcome, LatencyMs, LoadGeneratorTotals, NodePoint, NodeTotals, RatePoint,
     ReceiveTotals, RunReport,
@@ -60,11 +62,17 @@ use crate::target::{JoinRequest, Target, TargetError, TargetEvent, View, ViewCha
 use camera::{Camera, CameraLayer};
 use meeting::{MediaFormat, MeetingApp, MemberMedia, StreamOwner};
 use node::{NodeSample, NodeSampler};
+use sender_estimate::CameraEstimate;
 
 /// The RTX payload type of Janus 1.1's subscription offers (it numbers VP8 96 and its RTX 97
 /// whatever the publisher used). The receiving participant must know it before the offer
 /// arrives: RTX payload types are never NACKed and always verified.
 const JANUS_SUBSCRIBER_RTX_PT: u8 = 97;
+/// Where a camera sender's bandwidth estimate starts (libwebrtc's default start rate); its
+/// first probes (3× and 6×) and those that follow find what the path carries.
+const SENDER_START_BPS: u64 = 300_000;
+/// Probe padding SSRCs: this plus the participant's index (outside the media blocks).
+const PROBE_SSRC_BASE: u32 = 0x5000_0000;
 
 /// How often a Janus participant checks the speaker schedule for a new speaker to put on
 /// stage (a view change costs Janus a renegotiation, so at most this often, and only when
@@ -185,13 +193,25 @@ struct Shared {
     impairment_direction: ImpairmentDirection,
     /// Only the participants with a scenario index below this are impaired (`None`: all).
     impaired_participants: Option<u32>,
+    /// Whether cameras follow their sender's bandwidth estimate.
+    sender_estimate: bool,
 }
 
 impl Shared {
     /// What `who` sends, starting now.
     fn media(&self, who: &Identity) -> Result<MemberMedia, String> {
         let now = Instant::now().saturating_duration_since(self.start);
-        media_for(&self.scenario, who, now, self.replay.as_ref()).map_err(|e| format!("media: {e}"))
+        let mut media = media_for(&self.scenario, who, now, self.replay.as_ref())
+            .map_err(|e| format!("media: {e}"))?;
+        if !self.sender_estimate {
+            media.estimate = None;
+        }
+        Ok(media)
+    }
+
+    /// The send-side estimate of `who`'s transport, if its camera follows one.
+    fn send_estimate(&self, who: &Identity) -> Option<SendEstimateConfig> {
+        sender_estimate_config(who).filter(|_| self.sender_estimate)
     }
 
     /// Puts the run's impairment on `participant` (before its transport starts, so ICE and
@@ -243,6 +263,10 @@ pub struct RunOptions {
     /// Impair only the first this many participants (by join order; `None`: every one), to
     /// compare impaired and unimpaired senders in one run.
     pub impaired_participants: Option<u32>,
+    /// Cameras follow their sender's own bandwidth estimate (transport-cc feedback and REMB
+    /// from the node, with probing), as browsers do; `false`: every camera sends the layers
+    /// the node's sender constraints allow whatever the estimate (a fixed offered load).
+    pub sender_estimate: bool,
 }
 
 /// Which way the impairment acts.
@@ -340,15 +364,17 @@ fn media_for(
         .collect();
     // What a browser's allocator gives audio before video: its bitrate (RTP overhead is
     // left to the estimate's margin).
-    let estimate_reserved_bps = video.is_some().then(|| {
-        audio
-            .as_ref()
-            .map_or(0, |_| u64::from(scenario.audio.bitrate_kbps) * 1000)
+    let reserved_bps = audio
+        .as_ref()
+        .map_or(0, |_| u64::from(scenario.audio.bitrate_kbps) * 1000);
+    let estimate = video.as_ref().map(|camera| {
+        let kbps: Vec<u32> = camera.layers().iter().map(|l| l.kbps).collect();
+        CameraEstimate::new(&kbps, reserved_bps, SENDER_START_BPS)
     });
     Ok(MemberMedia {
         audio,
         video,
-        estimate_reserved_bps,
+        estimate,
         rtx,
         index: who.slot,
         video_source_name: (!who.video_ssrcs.is_empty())
@@ -523,6 +549,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         impairment: options.impairment.filter(|c| !c.is_transparent()),
         impairment_direction: options.impairment_direction,
         impaired_participants: options.impaired_participants,
+        sender_estimate: options.sender_estimate,
     });
 
     // ---- joins, spread over the ramp-up ----
@@ -1019,31 +1046,18 @@ async fn new_participant(
     Ok((participant, socket))
 }
 
-/// The send-side estimate of a camera sender (`None` for the others: nothing to adapt).
-///
-/// It starts where a browser's initial probes (libwebrtc probes at 3× and 6× its start
-/// rate) would put it on a path that carries the full simulcast: a quarter above what every
-/// layer and the microphone need, so a camera starts with all its layers and the estimate
-/// only has to come down where the path is narrower. The sender does not probe, so an
-/// estimate that came down rises again only as far as what it sends shows (see
-/// `relais_bwe::delay`): like a browser between its probes.
-fn sender_estimate_config(scenario: &Scenario, who: &Identity) -> Option<BweConfig> {
-    if who.video_ssrcs.is_empty() {
-        return None;
-    }
-    let layers_kbps: u64 = scenario
-        .video
-        .layers
-        .iter()
-        .map(|l| u64::from(l.kbps))
-        .sum();
-    let audio_kbps = who
-        .audio_ssrc
-        .map_or(0, |_| u64::from(scenario.audio.bitrate_kbps));
-    let defaults = BweConfig::default();
-    Some(BweConfig {
-        initial_bps: ((layers_kbps + audio_kbps) * 1000 * 5 / 4).max(defaults.min_bps),
-        ..defaults
+/// The send-side estimate of a camera sender (`None` for the others: nothing to adapt):
+/// libwebrtc's start rate, probing with padding on a stream of its own.
+fn sender_estimate_config(who: &Identity) -> Option<SendEstimateConfig> {
+    (!who.video_ssrcs.is_empty()).then(|| SendEstimateConfig {
+        bwe: BweConfig {
+            initial_bps: SENDER_START_BPS,
+            ..BweConfig::default()
+        },
+        probe_padding: Some(ProbePadding {
+            ssrc: PROBE_SSRC_BASE.wrapping_add(who.index),
+            payload_type: VP8_RTX_PT,
+        }),
     })
 }
 
@@ -1080,7 +1094,7 @@ async fn participant_task(shared: Rc<Shared>, who: Identity, target: Rc<ColibriT
         transport_cc_id: Some(TRANSPORT_CC_ID),
         rtcp_ssrc: who.audio_ssrc.unwrap_or(0x2000_0000 + who.index),
         rtx_payload_types: vec![VP8_RTX_PT],
-        send_estimate: sender_estimate_config(scenario, &who),
+        send_estimate: shared.send_estimate(&who),
         ..ParticipantConfig::default()
     };
     let (participant, socket) = match new_participant(&shared, config).await {
@@ -1212,7 +1226,7 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
         transport_cc_id: Some(TRANSPORT_CC_ID),
         rtcp_ssrc: who.audio_ssrc.unwrap_or(0x2000_0000 + who.index),
         rtx_payload_types: vec![VP8_RTX_PT],
-        send_estimate: sender_estimate_config(scenario, &who),
+        send_estimate: shared.send_estimate(&who),
         ..ParticipantConfig::default()
     };
     let receiver_config = ParticipantConfig {

@@ -38,10 +38,13 @@ pub struct CameraEstimate {
 
 impl CameraEstimate {
     /// A camera with layers of these target bitrates (kbit/s, lowest first) whose sender
-    /// reserves `reserved_bps` of its estimate for other streams.
-    pub fn new(layer_kbps: &[u32], reserved_bps: u64) -> Self {
+    /// reserves `reserved_bps` of its estimate for other streams, starting with the layers
+    /// its estimate allows at `initial_bps` (not counted as a change).
+    pub fn new(layer_kbps: &[u32], reserved_bps: u64, initial_bps: u64) -> Self {
+        let mut allocator = SimulcastAllocator::new(layer_kbps.iter().copied());
+        allocator.allocate(initial_bps.saturating_sub(reserved_bps));
         Self {
-            allocator: SimulcastAllocator::new(layer_kbps.iter().copied()),
+            allocator,
             reserved_bps,
             layer_count: layer_kbps.len(),
             drops: 0,
@@ -57,6 +60,12 @@ impl CameraEstimate {
     /// The layers the estimate allows.
     pub fn allowed(&self) -> LayerSet {
         self.allocator.enabled()
+    }
+
+    /// The estimate (bit/s) the camera would like: what turns its next layer on, its
+    /// microphone included.
+    pub fn wanted_bps(&self) -> u64 {
+        self.allocator.wanted_bps() + self.reserved_bps
     }
 
     /// A new effective estimate (bit/s). Returns the allowed layers when they changed.
@@ -130,13 +139,16 @@ mod tests {
 
     #[test]
     fn counts_estimate_driven_changes_and_weights_layers_by_time() {
-        let mut camera = CameraEstimate::new(&[150, 500, 1500], 32_000);
+        let mut camera = CameraEstimate::new(&[150, 500, 1500], 32_000, 3_000_000);
+        assert_eq!(camera.allowed(), LayerSet::first(3));
+        assert_eq!(camera.wanted_bps(), 2_182_000);
         camera.on_layers_sent(Duration::from_secs(0), 3);
         assert_eq!(camera.on_estimate(3_000_000), None);
         // 600 kbit/s − 32 k for audio: only the lowest layer.
         assert_eq!(camera.on_estimate(600_000), Some(LayerSet::first(1)));
         camera.on_layers_sent(Duration::from_secs(4), 1);
         assert_eq!(camera.on_estimate(620_000), None);
+        assert_eq!(camera.wanted_bps(), 857_000);
         assert_eq!(camera.on_estimate(900_000), Some(LayerSet::first(2)));
         camera.on_layers_sent(Duration::from_secs(8), 2);
         let summary = camera.summary(7, Duration::from_secs(10));
@@ -150,5 +162,11 @@ mod tests {
         assert!((summary.mean_active_layers - 2.0).abs() < 1e-9);
         assert_eq!(summary.estimate_min_kbps, 600);
         assert!((2_980..=3_020).contains(&summary.estimate_max_kbps));
+    }
+
+    #[test]
+    fn starts_with_the_layers_the_initial_estimate_allows() {
+        let camera = CameraEstimate::new(&[150, 500, 1500], 32_000, 300_000);
+        assert_eq!(camera.allowed(), LayerSet::first(1));
     }
 }
