@@ -144,7 +144,7 @@ fn run(capacity_bps: u64, remb_bps: Option<u64>, duration: Duration) -> Trace {
                     estimate.on_remb(remb);
                 }
                 let set = allocator.allocate(estimate.current().target_bps);
-                estimate.request_bitrate(t0 + now, allocator.wanted_bps());
+                estimate.request_bitrate(t0 + now, allocator.wanted_bps(LayerSet::first(3)));
                 if set != video.active_layers() {
                     video.set_active_layers(now, set);
                     trace.changes += 1;

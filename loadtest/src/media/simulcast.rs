@@ -58,12 +58,16 @@ impl SimulcastAllocator {
     }
 
     /// The budget (bit/s) the sender would like: what turns the next layer on (its
-    /// bitrate with the hysteresis, on top of the layers on), or what every layer needs
-    /// when all are on. What a browser asks its prober to look for.
-    pub fn wanted_bps(&self) -> u64 {
-        let on = self.needed_bps(self.enabled);
+    /// bitrate with the hysteresis, on top of the layers on) when `ceiling` (the layers it
+    /// may send at all) includes it, else what the layers on within `ceiling` need. What a
+    /// browser asks its prober to look for.
+    pub fn wanted_bps(&self, ceiling: LayerSet) -> u64 {
         let next = self.enabled.len();
-        match (next < self.count)
+        let sendable = (0..next)
+            .filter(|&layer| ceiling.contains(layer))
+            .fold(LayerSet::EMPTY, LayerSet::with);
+        let on = self.needed_bps(sendable);
+        match (next < self.count && ceiling.contains(next))
             .then(|| self.layer_bps.get(next))
             .flatten()
         {
@@ -114,10 +118,12 @@ mod tests {
         assert_eq!(a.allocate(10_000), LayerSet::first(1));
         assert_eq!(a.allocate(0), LayerSet::first(1));
         assert_eq!(a.needed_bps(LayerSet::first(2)), 650_000);
-        // Layer 1 would come on at 150 k + 1.35 × 500 k.
-        assert_eq!(a.wanted_bps(), 825_000);
+        // Layer 1 would come on at 150 k + 1.35 × 500 k; not wanted if it may not be sent.
+        assert_eq!(a.wanted_bps(LayerSet::first(3)), 825_000);
+        assert_eq!(a.wanted_bps(LayerSet::first(1)), 150_000);
         a.allocate(5_000_000);
-        assert_eq!(a.wanted_bps(), 2_150_000);
+        assert_eq!(a.wanted_bps(LayerSet::first(3)), 2_150_000);
+        assert_eq!(a.wanted_bps(LayerSet::first(2)), 650_000);
     }
 
     #[test]

@@ -183,9 +183,9 @@ pub struct SenderLayers {
     pub mean_active_layers: f64,
     /// Layers it sent at the end of the run.
     pub active_layers_at_end: u32,
-    /// Times the estimate turned layers off.
+    /// Times the estimate took layers off what the camera sent.
     pub estimate_layer_drops: u64,
-    /// Times the estimate turned layers back on.
+    /// Times the estimate put layers back on.
     pub estimate_layer_raises: u64,
     /// Estimate updates read (transport-cc feedback and REMB).
     pub estimate_updates: u64,

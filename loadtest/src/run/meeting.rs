@@ -2,6 +2,9 @@
 //! what the scenario says (Opus with DTX and speaker turns, VP8 simulcast), answer the node's
 //! keyframe requests and NACKs, and measure what it receives.
 //!
+//! A camera sends the layers both the node's sender constraints and its sender's own
+//! bandwidth estimate allow ([`CameraEstimate`]), as a browser does.
+//!
 //! One [`MeetingApp`] serves all participants of a driver thread. Its sources sit in one
 //! binary heap of due times, so a wake-up costs a heap operation per packet, not a scan.
 //!
@@ -205,10 +208,9 @@ impl MeetingApp {
         let mut estimate = None;
         let mut constrained = LayerSet::EMPTY;
         if let Some(video) = &media.video {
-            let layers = video.layers();
-            constrained = LayerSet::first(layers.len());
-            estimate = media.estimate.take();
             let ssrcs: Vec<u32> = video.layers().iter().map(|l| l.ssrc).collect();
+            constrained = LayerSet::first(ssrcs.len());
+            estimate = media.estimate.take();
             for &ssrc in &ssrcs {
                 self.owners.insert(
                     ssrc,
@@ -432,14 +434,15 @@ impl MeetingApp {
             set = set.with(0);
         }
         member.constrained = set;
-        self.apply_camera_layers(participant, now);
+        self.apply_camera_layers(participant, now, false);
     }
 
     /// Sends the layers both the sender constraints and the estimate allow (a layer that
     /// comes back starts with a keyframe: [`VideoSource::set_layer_active`]).
     ///
     /// [`VideoSource::set_layer_active`]: crate::media::VideoSource::set_layer_active
-    fn apply_camera_layers(&mut self, participant: ParticipantId, now: Instant) {
+    /// `by_estimate`: the estimate caused it (counted when what is sent changes).
+    fn apply_camera_layers(&mut self, participant: ParticipantId, now: Instant, by_estimate: bool) {
         let since = now.saturating_duration_since(self.start);
         let Some(member) = self.members.get_mut(&participant) else {
             return;
@@ -450,11 +453,15 @@ impl MeetingApp {
         let allowed = member.estimate.as_ref().map_or(member.constrained, |e| {
             intersect(member.constrained, e.allowed())
         });
-        if allowed == video.active_layers() {
+        let before = video.active_layers();
+        if allowed == before {
             return;
         }
         video.set_active_layers(since, allowed);
         if let (Some(estimate), true) = (member.estimate.as_mut(), member.connected) {
+            if by_estimate {
+                estimate.count_change(before.len(), allowed.len());
+            }
             estimate.on_layers_sent(since, allowed.len());
         }
         if let Some(due) = video.poll_timeout() {
@@ -629,20 +636,19 @@ impl Application for MeetingApp {
                 self.schedule_sources(participant);
             }
             ParticipantEvent::SendEstimate(update) => {
-                let Some(estimate) = self
-                    .members
-                    .get_mut(&participant)
-                    .and_then(|m| m.estimate.as_mut())
-                else {
+                let Some(member) = self.members.get_mut(&participant) else {
+                    return;
+                };
+                let Some(estimate) = member.estimate.as_mut() else {
                     return;
                 };
                 let changed = estimate.on_estimate(update.target_bps);
-                let wanted = estimate.wanted_bps();
+                let wanted = estimate.wanted_bps(member.constrained);
                 if let Some(p) = out.participant(participant) {
                     p.request_send_bitrate(now, wanted);
                 }
                 if changed.is_some() {
-                    self.apply_camera_layers(participant, now);
+                    self.apply_camera_layers(participant, now, true);
                 }
             }
             ParticipantEvent::Failed(_) => self.stats.failed += 1,

@@ -62,10 +62,10 @@ impl CameraEstimate {
         self.allocator.enabled()
     }
 
-    /// The estimate (bit/s) the camera would like: what turns its next layer on, its
-    /// microphone included.
-    pub fn wanted_bps(&self) -> u64 {
-        self.allocator.wanted_bps() + self.reserved_bps
+    /// The estimate (bit/s) the camera would like: what turns its next layer on, if
+    /// `ceiling` (the sender constraints) lets it be sent, its microphone included.
+    pub fn wanted_bps(&self, ceiling: LayerSet) -> u64 {
+        self.allocator.wanted_bps(ceiling) + self.reserved_bps
     }
 
     /// A new effective estimate (bit/s). Returns the allowed layers when they changed.
@@ -79,15 +79,17 @@ impl CameraEstimate {
         let after = self
             .allocator
             .allocate(target_bps.saturating_sub(self.reserved_bps));
-        if after == before {
-            return None;
-        }
-        if after.len() < before.len() {
+        (after != before).then_some(after)
+    }
+
+    /// The estimate changed what the camera sends from `before` to `after` layers (a
+    /// change of allowed layers the sender constraints hide is none).
+    pub fn count_change(&mut self, before: usize, after: usize) {
+        if after < before {
             self.drops += 1;
-        } else {
+        } else if after > before {
             self.raises += 1;
         }
-        Some(after)
     }
 
     /// From `now` (since the run's start) the camera sends `layers` layers.
@@ -141,15 +143,19 @@ mod tests {
     fn counts_estimate_driven_changes_and_weights_layers_by_time() {
         let mut camera = CameraEstimate::new(&[150, 500, 1500], 32_000, 3_000_000);
         assert_eq!(camera.allowed(), LayerSet::first(3));
-        assert_eq!(camera.wanted_bps(), 2_182_000);
+        assert_eq!(camera.wanted_bps(LayerSet::first(3)), 2_182_000);
         camera.on_layers_sent(Duration::from_secs(0), 3);
         assert_eq!(camera.on_estimate(3_000_000), None);
         // 600 kbit/s − 32 k for audio: only the lowest layer.
         assert_eq!(camera.on_estimate(600_000), Some(LayerSet::first(1)));
+        camera.count_change(3, 1);
         camera.on_layers_sent(Duration::from_secs(4), 1);
         assert_eq!(camera.on_estimate(620_000), None);
-        assert_eq!(camera.wanted_bps(), 857_000);
+        // Layer 1 would need 150 k + 1.35 × 500 k, unless the constraints forbid it.
+        assert_eq!(camera.wanted_bps(LayerSet::first(3)), 857_000);
+        assert_eq!(camera.wanted_bps(LayerSet::first(1)), 182_000);
         assert_eq!(camera.on_estimate(900_000), Some(LayerSet::first(2)));
+        camera.count_change(1, 2);
         camera.on_layers_sent(Duration::from_secs(8), 2);
         let summary = camera.summary(7, Duration::from_secs(10));
         assert_eq!(summary.sender, 7);
