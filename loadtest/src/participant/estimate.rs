@@ -20,7 +20,10 @@
 use std::time::{Duration, Instant};
 
 use relais_bwe::estimator::BandwidthEstimator;
-use relais_bwe::probe::{ProbeController, ProbeResultEstimator, ProbeSend, ProbeSender};
+use relais_bwe::probe::{
+    ProbeCluster, ProbeController, ProbeResultEstimator, ProbeSend, ProbeSender,
+    MIN_PROBE_DURATION, MIN_PROBE_PACKETS,
+};
 use relais_bwe::twcc::TwccSendHistory;
 use relais_bwe::{BweConfig, PacketResult};
 use relais_rtp::rtcp::packets::TransportLayerCc;
@@ -115,6 +118,7 @@ impl SendEstimate {
     pub fn poll_probe(&mut self, now: Instant) -> Option<ProbeSend> {
         let probing = self.probing.as_mut()?;
         while let Some(cluster) = probing.controller.poll_cluster(now) {
+            let cluster = browser_sized(cluster);
             probing.results.add_cluster(&cluster);
             probing.sender.add_cluster(now, cluster);
         }
@@ -187,6 +191,20 @@ impl SendEstimate {
             remb_bps: self.remb_bps,
         }
     }
+}
+
+/// `cluster` as libwebrtc sizes it: [`MIN_PROBE_DURATION`] at its rate (and at least
+/// [`MIN_PROBE_PACKETS`] packets), without the node's floor of
+/// [`relais_bwe::probe::MIN_PROBE_BYTES`]. That floor is for the node's egress toward links
+/// with a burst allowance; on a sender's uplink with a short drop-tail queue (50 ms at
+/// 600 kbit/s holds under 4 kB) a 10 kB burst at twice the estimate loses media packets at
+/// every probe.
+fn browser_sized(mut cluster: ProbeCluster) -> ProbeCluster {
+    let bytes = u128::from(cluster.target_bps) * MIN_PROBE_DURATION.as_nanos() / 8_000_000_000;
+    cluster.min_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+    cluster.min_packets = cluster.min_packets.max(MIN_PROBE_PACKETS);
+    cluster.duration = MIN_PROBE_DURATION;
+    cluster
 }
 
 #[cfg(test)]
