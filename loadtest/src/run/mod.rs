@@ -204,7 +204,13 @@ impl Shared {
         let mut media = media_for(&self.scenario, who, now, self.replay.as_ref())
             .map_err(|e| format!("media: {e}"))?;
         if !self.sender_estimate {
-            media.estimate = None;
+            // No estimate arrives (the transport keeps none): allowing every layer keeps
+            // the camera at what the sender constraints allow, and the layers it sends are
+            // still reported.
+            media.estimate = media.video.as_ref().map(|camera| {
+                let kbps: Vec<u32> = camera.layers().iter().map(|l| l.kbps).collect();
+                CameraEstimate::new(&kbps, 0, u64::MAX)
+            });
         }
         Ok(media)
     }
