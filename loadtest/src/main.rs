@@ -142,6 +142,15 @@ struct Cli {
     /// (node to participants).
     #[arg(long, value_enum, default_value = "both")]
     impair_direction: Direction,
+    /// Impair only the first N participants (by join order), e.g. to compare a sender on a
+    /// narrow uplink with unimpaired ones in one run.
+    #[arg(long, value_name = "N")]
+    impair_participants: Option<u32>,
+    /// Cameras ignore their own bandwidth estimate (no TWCC/REMB-driven layer changes, no
+    /// probes): every camera sends what the node's sender constraints allow, a fixed
+    /// offered load.
+    #[arg(long)]
+    fixed_layers: bool,
     /// The address the participants' sockets bind to (default 127.0.0.1; with --target janus
     /// $JANUS_CLIENT_IP, as `scripts/janus run` sets it).
     #[arg(long)]
@@ -303,6 +312,8 @@ fn main() -> anyhow::Result<()> {
                     impairment,
                     impairment_label: impairment_label.clone(),
                     impairment_direction: cli.impair_direction.into(),
+                    impaired_participants: cli.impair_participants,
+                    sender_estimate: !cli.fixed_layers,
                 };
                 (node, options)
             }
@@ -321,6 +332,8 @@ fn main() -> anyhow::Result<()> {
                     impairment,
                     impairment_label: impairment_label.clone(),
                     impairment_direction: cli.impair_direction.into(),
+                    impaired_participants: cli.impair_participants,
+                    sender_estimate: !cli.fixed_layers,
                 },
             ),
             (Some(private_api), None) => (
@@ -339,6 +352,8 @@ fn main() -> anyhow::Result<()> {
                     impairment,
                     impairment_label: impairment_label.clone(),
                     impairment_direction: cli.impair_direction.into(),
+                    impaired_participants: cli.impair_participants,
+                    sender_estimate: !cli.fixed_layers,
                 },
             ),
             (None, None) => {
@@ -357,6 +372,8 @@ fn main() -> anyhow::Result<()> {
                     impairment,
                     impairment_label: impairment_label.clone(),
                     impairment_direction: cli.impair_direction.into(),
+                    impaired_participants: cli.impair_participants,
+                    sender_estimate: !cli.fixed_layers,
                 };
                 (Some(node), options)
             }

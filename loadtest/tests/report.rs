@@ -8,6 +8,7 @@ use relais_loadtest::report::plot::run_colour;
 use relais_loadtest::report::{
     read_json, render_html, render_table, write_html, write_json, CriterionOutcome, FloorTotals,
     LatencyMs, LoadGeneratorTotals, NodePoint, NodeTotals, RatePoint, ReceiveTotals, RunReport,
+    SenderLayers,
 };
 
 fn criterion(name: &str, bound: &str, limit: f64, measured: f64) -> CriterionOutcome {
@@ -114,6 +115,18 @@ fn report(target: &str, scale: f64, lossy: bool) -> RunReport {
                 participants: 20,
             })
             .collect(),
+        senders: vec![SenderLayers {
+            sender: 0,
+            layers: 3,
+            mean_active_layers: if lossy { 1.5 } else { 3.0 },
+            active_layers_at_end: 3,
+            estimate_layer_drops: u64::from(lossy),
+            estimate_layer_raises: 0,
+            estimate_updates: 300,
+            estimate_min_kbps: if lossy { 550 } else { 2_700 },
+            estimate_median_kbps: 2_700,
+            estimate_max_kbps: 2_700,
+        }],
     }
 }
 
@@ -227,6 +240,15 @@ fn table_shows_each_run_in_a_column() {
     );
     assert_eq!(table_row(&table, "node / floor ratio"), ["4.00", "—"]);
     assert_eq!(table_row(&table, "load generator CPU %"), ["40.0", "40.0"]);
+    assert_eq!(
+        table_row(&table, "layers sent, mean (lowest camera)"),
+        ["3.00 (3.00)", "1.50 (1.50)"]
+    );
+    assert_eq!(table_row(&table, "estimate-driven layer drops"), ["0", "1"]);
+    assert_eq!(
+        table_row(&table, "estimate kbit/s, lowest min / median"),
+        ["2700 / 2700", "550 / 2700"]
+    );
 
     // Columns line up: every row is as wide as the header's rule.
     let rule = table.lines().nth(1).unwrap().chars().count();

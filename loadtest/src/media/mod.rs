@@ -12,6 +12,8 @@
 //!   sized from the layer's bitrate, periodic and requested keyframes, packetised as real
 //!   RFC 7741 payloads whose keyframes carry the VP8 keyframe header (so the node can read
 //!   the resolution), plus the browser-like policy that drops layers under a low estimate.
+//! - [`SimulcastAllocator`]: that policy with libwebrtc's hysteresis, as a sender applies it
+//!   to its own bandwidth estimate.
 //! - [`MediaPacket`]: what both sources emit. Its payload is a compact [`MediaPayload`] (a
 //!   short codec header plus a length of deterministic filler) rather than a heap buffer, so
 //!   producing, queueing and buffering packets for retransmission allocates nothing.
@@ -29,6 +31,7 @@ mod audio;
 mod packet;
 mod retransmit;
 mod rtp_writer;
+mod simulcast;
 mod speakers;
 mod video;
 mod vp8;
@@ -39,6 +42,7 @@ pub use retransmit::{RetransmitBuffer, RtxStream};
 pub use rtp_writer::{
     ntp_from_unix, ExtensionIds, RtpWriter, SdesTag, SendExtensions, NTP_UNIX_OFFSET_S,
 };
+pub use simulcast::{SimulcastAllocator, ENABLE_HYSTERESIS};
 pub use speakers::{SpeakerParams, SpeakerSchedule, SpeakerTurn};
 pub use video::{
     layers_for_bitrate, KeyframeRequest, LayerSet, VideoConfig, VideoLayerConfig, VideoSource,

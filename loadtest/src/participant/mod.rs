@@ -25,11 +25,16 @@
 //! answer them. Like a browser, the participant itself sends receiver (and sender) reports
 //! every [`ParticipantConfig::report_interval`], NACKs sequence gaps once after
 //! [`ParticipantConfig::nack_delay`], and sends transport-wide congestion control feedback
-//! when [`ParticipantConfig::transport_cc_id`] is set.
+//! when [`ParticipantConfig::transport_cc_id`] is set. With
+//! [`ParticipantConfig::send_estimate`] it also keeps a browser's send-side bandwidth
+//! estimate of its own uplink ([`SendEstimate`]: the node's transport-cc feedback about the
+//! participant's packets, capped by the node's REMB) and reports it as
+//! [`ParticipantEvent::SendEstimate`] after every feedback or REMB.
 //!
 //! [`driver`] is the tokio shell: one thread, many participants, each with its own UDP
 //! socket, and an [`Application`] hook through which media models send at exact times.
 
+mod estimate;
 mod packet;
 mod receive;
 mod rtcp;
@@ -58,6 +63,7 @@ use relais_transport::ice::{
 };
 
 pub use driver::{Application, Driver, Outbox, ParticipantId};
+pub use estimate::{ProbePadding, SendEstimate, SendEstimateConfig, SendEstimateUpdate};
 pub use packet::{ReceivedRtp, Verification};
 pub use stats::{ParticipantStats, RtcpCounts};
 
@@ -77,6 +83,12 @@ const MAX_QUEUED_TRANSMITS: usize = 4096;
 
 /// Most events waiting for the shell; beyond it the oldest are dropped.
 const MAX_QUEUED_EVENTS: usize = 4096;
+
+/// Most padding bytes in one RTP packet (its last byte counts them).
+const MAX_PADDING: usize = 255;
+
+/// RTP header and the one-word extension block of a probe padding packet.
+const PADDING_HEADER_LEN: usize = 12 + 8;
 
 /// Type preference of host candidates (RFC 8445 §5.1.2.2).
 const HOST_PRIORITY: u32 = (126 << 24) | (65_535 << 8) | 255;
@@ -110,6 +122,11 @@ pub struct ParticipantConfig {
     pub rtcp_ssrc: u32,
     /// Most SSRCs tracked by the SRTP receiver (each forwarded stream is one).
     pub max_receive_ssrcs: usize,
+    /// Keep a send-side bandwidth estimate ([`SendEstimate`]): every sent packet that gets
+    /// a transport-wide sequence number is recorded, the node's transport-cc feedback and
+    /// REMB update it, and with probing the participant sends the probe padding itself.
+    /// `None`: no estimate.
+    pub send_estimate: Option<SendEstimateConfig>,
 }
 
 impl Default for ParticipantConfig {
@@ -126,6 +143,7 @@ impl Default for ParticipantConfig {
             transport_cc_interval: Duration::from_millis(100),
             rtcp_ssrc: 1,
             max_receive_ssrcs: 2048,
+            send_estimate: None,
         }
     }
 }
@@ -237,6 +255,9 @@ pub enum ParticipantEvent {
     },
     /// Transport-wide congestion control feedback about the participant's packets.
     TransportFeedback(Box<TransportLayerCc>),
+    /// The participant's send-side estimate after a transport-cc feedback or a REMB (only
+    /// with [`ParticipantConfig::send_estimate`]).
+    SendEstimate(SendEstimateUpdate),
     /// A sender report about a stream the participant receives.
     SenderReport {
         /// The stream.
@@ -315,7 +336,10 @@ pub struct Participant {
     receive: ReceiveStreams,
     sending: HashMap<u32, SendStream>,
     twcc: Option<TwccFeedback>,
+    send_estimate: Option<SendEstimate>,
     transport_sequence: u16,
+    /// Next sequence number of the probe padding stream.
+    probe_sequence: u16,
     next_report: Option<Instant>,
     clock: NtpClock,
     last_now: Instant,
@@ -351,6 +375,7 @@ impl Participant {
         let twcc = config
             .transport_cc_id
             .map(|_| TwccFeedback::new(now, config.transport_cc_interval));
+        let send_estimate = config.send_estimate.map(|c| SendEstimate::new(c, now));
         Ok(Self {
             receive: ReceiveStreams::new(now, config.nack_delay),
             config,
@@ -367,7 +392,9 @@ impl Participant {
             pool: Vec::new(),
             sending: HashMap::new(),
             twcc,
+            send_estimate,
             transport_sequence: 0,
+            probe_sequence: 0,
             next_report: None,
             // The only wall-clock read: NTP timestamps of sender reports need one anchor.
             clock: NtpClock::new(now, SystemTime::now()),
@@ -592,15 +619,28 @@ impl Participant {
             events,
             receive,
             stats,
+            send_estimate,
             ..
         } = self;
+        let mut estimate_changed = false;
         let ok = rtcp::parse_compound(
             compound,
             now_compact,
             &mut stats.rtcp_received_by_kind,
-            &mut |event| push_event(events, event),
+            &mut |event| {
+                if let Some(estimate) = send_estimate.as_mut() {
+                    estimate_changed |= feed_estimate(estimate, now, &event);
+                }
+                push_event(events, event);
+            },
             &mut |report| receive.on_sender_report(now, report.ssrc, report.compact_ntp),
         );
+        if let (true, Some(estimate)) = (estimate_changed, self.send_estimate.as_ref()) {
+            push_event(
+                &mut self.events,
+                ParticipantEvent::SendEstimate(estimate.current()),
+            );
+        }
         if !ok {
             self.stats.rtcp_failed += 1;
         }
@@ -633,6 +673,7 @@ impl Participant {
             }
         }
         self.nack_scratch = nacks;
+        self.send_probes(now);
         let media_ssrc = 0;
         while let Some(feedback) = self
             .twcc
@@ -661,6 +702,11 @@ impl Participant {
             consider(self.next_report);
             consider(self.receive.next_nack());
             consider(self.twcc.as_ref().and_then(TwccFeedback::poll_timeout));
+            consider(
+                self.send_estimate
+                    .as_ref()
+                    .and_then(SendEstimate::poll_timeout),
+            );
         }
         next
     }
@@ -711,11 +757,13 @@ impl Participant {
             self.pool.push(buffer);
             return Err(ParticipantError::Malformed);
         };
+        let mut transport_sequence = None;
         if let Some(id) = self.config.transport_cc_id {
             if let Some(value) = rtp.extension_mut(id) {
                 if let Some(slot) = value.first_chunk_mut::<2>() {
                     self.transport_sequence = self.transport_sequence.wrapping_add(1);
                     *slot = self.transport_sequence.to_be_bytes();
+                    transport_sequence = Some(self.transport_sequence);
                 }
             }
         }
@@ -738,10 +786,98 @@ impl Participant {
         stream.octets = stream.octets.wrapping_add(payload_len);
         stream.last_timestamp = timestamp;
         stream.last_sent = now;
+        if let (Some(estimate), Some(sequence)) = (self.send_estimate.as_mut(), transport_sequence)
+        {
+            estimate.on_sent(now, sequence, buffer.len());
+        }
         self.stats.rtp_sent += 1;
         self.stats.rtp_sent_bytes += buffer.len() as u64;
         self.queue(destination, buffer);
         Ok(())
+    }
+
+    /// The sender would use `wanted_bps` (its next layer's need, say): with probing, the
+    /// send-side estimate probes toward it (see [`SendEstimate::request_bitrate`]).
+    pub fn request_send_bitrate(&mut self, now: Instant, wanted_bps: u64) {
+        self.last_now = now;
+        if let Some(estimate) = self.send_estimate.as_mut() {
+            estimate.request_bitrate(now, wanted_bps);
+        }
+    }
+
+    /// The estimate's probe bytes due at `now`, as padding-only RTP packets on the probe
+    /// stream, each stamped with a transport-wide sequence number and recorded as part of
+    /// its cluster.
+    fn send_probes(&mut self, now: Instant) {
+        let (Some(mut estimate), Some(tcc_id)) =
+            (self.send_estimate.take(), self.config.transport_cc_id)
+        else {
+            return;
+        };
+        if let Some(padding) = estimate.probe_padding() {
+            while let Some(probe) = estimate.poll_probe(now) {
+                let mut left = probe.bytes;
+                while left > 0 {
+                    let Some(size) = self.send_padding(now, padding, tcc_id, left) else {
+                        break;
+                    };
+                    estimate.on_probe_sent(now, self.transport_sequence, size, probe.cluster);
+                    left = left.saturating_sub(size);
+                }
+            }
+        }
+        self.send_estimate = Some(estimate);
+    }
+
+    /// Queues one padding-only packet of about `bytes` on the wire (at most
+    /// [`MAX_PADDING`] bytes of padding); returns its size.
+    fn send_padding(
+        &mut self,
+        now: Instant,
+        padding: ProbePadding,
+        tcc_id: u8,
+        bytes: usize,
+    ) -> Option<usize> {
+        let (Some(srtp), Some(destination), false) = (
+            self.srtp.as_mut(),
+            self.selected,
+            self.closed || self.failed,
+        ) else {
+            return None;
+        };
+        let overhead = PADDING_HEADER_LEN + srtp.profile.rtp_overhead();
+        let padding_len = bytes.saturating_sub(overhead).clamp(1, MAX_PADDING);
+        self.transport_sequence = self.transport_sequence.wrapping_add(1);
+        let sequence = self.probe_sequence;
+        self.probe_sequence = sequence.wrapping_add(1);
+        let mut buffer = self
+            .pool
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(MAX_DATAGRAM));
+        // V=2, padding, one header extension; no marker.
+        buffer.extend_from_slice(&[0xB0, padding.payload_type & 0x7F]);
+        buffer.extend_from_slice(&sequence.to_be_bytes());
+        // Nobody reads a padding stream's clock: the compact NTP time will do.
+        let timestamp = self.clock.compact(now);
+        buffer.extend_from_slice(&timestamp.to_be_bytes());
+        buffer.extend_from_slice(&padding.ssrc.to_be_bytes());
+        // RFC 8285 one-byte form, one word: the transport-wide sequence number (2 bytes).
+        buffer.extend_from_slice(&[0xBE, 0xDE, 0, 1, (tcc_id << 4) | 1]);
+        buffer.extend_from_slice(&self.transport_sequence.to_be_bytes());
+        buffer.push(0);
+        buffer.resize(buffer.len() + padding_len - 1, 0);
+        // Within 1..=255 by the clamp above.
+        buffer.push(padding_len as u8);
+        if srtp.sender.protect_rtp_vec(&mut buffer).is_err() {
+            self.stats.rtp_send_refused += 1;
+            self.recycle(buffer);
+            return None;
+        }
+        let size = buffer.len();
+        self.stats.probe_packets_sent += 1;
+        self.stats.rtp_sent_bytes += size as u64;
+        self.queue(destination, buffer);
+        Some(size)
     }
 
     /// SRTCP-protects a plain (compound) RTCP packet built by the caller and queues it.
@@ -987,6 +1123,29 @@ impl Participant {
             self.failed = true;
             push_event(&mut self.events, ParticipantEvent::Failed(error));
         }
+    }
+}
+
+/// Feeds what `event` says about the participant's uplink to its estimate; `true` when the
+/// estimate read something (feedback or REMB) and should be reported.
+fn feed_estimate(estimate: &mut SendEstimate, now: Instant, event: &ParticipantEvent) -> bool {
+    match event {
+        ParticipantEvent::TransportFeedback(feedback) => {
+            estimate.on_feedback(now, feedback);
+            true
+        }
+        ParticipantEvent::Remb { bitrate_bps, .. } => {
+            estimate.on_remb(*bitrate_bps);
+            true
+        }
+        ParticipantEvent::ReceptionReport {
+            round_trip: Some(rtt),
+            ..
+        } => {
+            estimate.set_rtt(*rtt);
+            false
+        }
+        _ => false,
     }
 }
 

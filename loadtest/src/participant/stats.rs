@@ -54,6 +54,9 @@ pub struct ParticipantStats {
     pub rtp_sent: u64,
     /// Bytes of SRTP packets sent (UDP payload).
     pub rtp_sent_bytes: u64,
+    /// Padding-only packets sent for bandwidth probes (their bytes are in
+    /// `rtp_sent_bytes`).
+    pub probe_packets_sent: u64,
     /// RTP packets the application handed over before SRTP was keyed, or that did not
     /// protect: not sent.
     pub rtp_send_refused: u64,

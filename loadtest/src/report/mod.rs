@@ -171,6 +171,32 @@ pub struct RatePoint {
     pub participants: u32,
 }
 
+/// How one camera followed its sender's own bandwidth estimate (TWCC feedback and REMB from
+/// the node), as a browser's simulcast encoder does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SenderLayers {
+    /// The sender's place in the scenario (0 joins first).
+    pub sender: u32,
+    /// Simulcast layers it has.
+    pub layers: u32,
+    /// Layers it sent, averaged over the time it sent (sender constraints included).
+    pub mean_active_layers: f64,
+    /// Layers it sent at the end of the run.
+    pub active_layers_at_end: u32,
+    /// Times the estimate took layers off what the camera sent.
+    pub estimate_layer_drops: u64,
+    /// Times the estimate put layers back on.
+    pub estimate_layer_raises: u64,
+    /// Estimate updates read (transport-cc feedback and REMB).
+    pub estimate_updates: u64,
+    /// Smallest effective estimate (min of TWCC and REMB), kbit/s; 0 without any.
+    pub estimate_min_kbps: u64,
+    /// Median of the estimate updates, kbit/s.
+    pub estimate_median_kbps: u64,
+    /// Largest, kbit/s.
+    pub estimate_max_kbps: u64,
+}
+
 /// Everything one run found.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
@@ -208,6 +234,10 @@ pub struct RunReport {
     pub node_series: Vec<NodePoint>,
     /// The receivers over time.
     pub receive_series: Vec<RatePoint>,
+    /// Each camera present at the end and how it followed its sender's estimate (absent
+    /// from reports of earlier versions).
+    #[serde(default)]
+    pub senders: Vec<SenderLayers>,
 }
 
 pub mod html;
@@ -275,6 +305,9 @@ impl RunReport {
             ] {
                 fix(x);
             }
+        }
+        for sender in &mut self.senders {
+            fix(&mut sender.mean_active_layers);
         }
         for p in &mut self.receive_series {
             for x in [

@@ -189,6 +189,42 @@ pub(crate) fn summary_rows(reports: &[RunReport]) -> Vec<Row> {
         }));
     }
 
+    if reports.iter().any(|r| !r.senders.is_empty()) {
+        rows.push(Row::Section("cameras under their own estimate"));
+        let senders = |label: &str, cell: &dyn Fn(&[super::SenderLayers]) -> Cell| {
+            figure(label, &|r| {
+                if r.senders.is_empty() {
+                    Cell::missing()
+                } else {
+                    cell(&r.senders)
+                }
+            })
+        };
+        rows.push(senders("layers sent, mean (lowest camera)", &|s| {
+            let mean = s.iter().map(|x| x.mean_active_layers).sum::<f64>() / s.len() as f64;
+            let lowest = s
+                .iter()
+                .map(|x| x.mean_active_layers)
+                .fold(f64::INFINITY, f64::min);
+            Cell::value(format!("{mean:.2} ({lowest:.2})"))
+        }));
+        rows.push(senders("estimate-driven layer drops", &|s| {
+            Cell::value(
+                s.iter()
+                    .map(|x| x.estimate_layer_drops)
+                    .sum::<u64>()
+                    .to_string(),
+            )
+        }));
+        rows.push(senders("estimate kbit/s, lowest min / median", &|s| {
+            let min = s.iter().map(|x| x.estimate_min_kbps).min().unwrap_or(0);
+            let mut medians: Vec<u64> = s.iter().map(|x| x.estimate_median_kbps).collect();
+            medians.sort_unstable();
+            let median = medians.get(medians.len() / 2).copied().unwrap_or(0);
+            Cell::value(format!("{min} / {median}"))
+        }));
+    }
+
     rows.push(Row::Section("load generator"));
     rows.push(figure("load generator CPU %", &|r| {
         fixed(r.load_generator.cpu_pct, 1)

@@ -12,6 +12,8 @@ pub struct CameraLayer {
     pub ssrc: u32,
     /// Its frame height.
     pub height: u32,
+    /// Its target bitrate, kbit/s (what the sender's estimate must leave for it).
+    pub kbps: u32,
 }
 
 /// What sends a participant's video.
@@ -37,6 +39,7 @@ impl Camera {
                 .map(|l| CameraLayer {
                     ssrc: l.ssrc,
                     height: u32::from(l.height),
+                    kbps: l.kbps,
                 })
                 .collect(),
             Self::Replay { layers, .. } => layers.clone(),

@@ -2,6 +2,9 @@
 //! what the scenario says (Opus with DTX and speaker turns, VP8 simulcast), answer the node's
 //! keyframe requests and NACKs, and measure what it receives.
 //!
+//! A camera sends the layers both the node's sender constraints and its sender's own
+//! bandwidth estimate allow ([`CameraEstimate`]), as a browser does.
+//!
 //! One [`MeetingApp`] serves all participants of a driver thread. Its sources sit in one
 //! binary heap of due times, so a wake-up costs a heap operation per packet, not a scan.
 //!
@@ -16,6 +19,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
 use super::camera::Camera;
+use super::sender_estimate::CameraEstimate;
 use crate::measure::{
     LatencyHistogram, MeasureConfig, NtpEpoch, ReceivedPacket, ReceiverMeasurements, StreamKind,
 };
@@ -26,6 +30,7 @@ use crate::media::{
 use crate::participant::{
     Application, Outbox, ParticipantEvent, ParticipantId, ReceivedRtp, Verification,
 };
+use crate::report::SenderLayers;
 
 /// Packets kept per video layer for retransmission (about 1 s of the top layer).
 const RETRANSMIT_CAPACITY: usize = 512;
@@ -77,6 +82,9 @@ pub struct MemberMedia {
     /// The name of its camera source (Jitsi: `<endpoint>-v0`), for the receivers'
     /// allocation.
     pub video_source_name: Option<String>,
+    /// How the camera follows the participant's own bandwidth estimate
+    /// ([`ParticipantEvent::SendEstimate`]); `None`: the estimate is ignored.
+    pub estimate: Option<CameraEstimate>,
 }
 
 #[derive(Debug)]
@@ -95,6 +103,10 @@ struct Member {
     /// The member whose measurements (and SSRC map) what this one receives goes to (a
     /// WHEP session measured for its person); `None`: its own.
     measured_by: Option<ParticipantId>,
+    /// The camera layers the node's sender constraints allow (all until it sends some).
+    constrained: LayerSet,
+    /// The camera's answer to the sender's estimate, when it follows one.
+    estimate: Option<CameraEstimate>,
 }
 
 /// Whose stream an SSRC is, seen by a receiver.
@@ -199,7 +211,7 @@ impl MeetingApp {
     }
 
     /// Adds a participant; its media starts once its transport is connected.
-    pub fn add_member(&mut self, participant: ParticipantId, media: MemberMedia) {
+    pub fn add_member(&mut self, participant: ParticipantId, mut media: MemberMedia) {
         if let Some(audio) = &media.audio {
             self.owners.insert(
                 audio.ssrc(),
@@ -211,8 +223,12 @@ impl MeetingApp {
             );
         }
         let mut retransmit = Vec::new();
+        let mut estimate = None;
+        let mut constrained = LayerSet::EMPTY;
         if let Some(video) = &media.video {
             let ssrcs: Vec<u32> = video.layers().iter().map(|l| l.ssrc).collect();
+            constrained = LayerSet::first(ssrcs.len());
+            estimate = media.estimate.take();
             for &ssrc in &ssrcs {
                 self.owners.insert(
                     ssrc,
@@ -252,8 +268,18 @@ impl MeetingApp {
                 connected: false,
                 forwarded: Vec::new(),
                 measured_by: None,
+                constrained,
+                estimate,
             },
         );
+        // The camera starts with the layers its initial estimate allows.
+        if let Some(member) = self.members.get_mut(&participant) {
+            if let (Some(video), Some(estimate)) =
+                (member.media.video.as_mut(), member.estimate.as_ref())
+            {
+                video.set_active_layers(Duration::ZERO, estimate.allowed());
+            }
+        }
     }
 
     /// Adds a person's view without a transport of its own: a receive-only member that
@@ -277,6 +303,7 @@ impl MeetingApp {
             rtx: Vec::new(),
             index: 0,
             video_source_name: None,
+            estimate: None,
         };
         self.add_member(participant, media);
         if let Some(member) = self.members.get_mut(&participant) {
@@ -304,6 +331,7 @@ impl MeetingApp {
             rtx: Vec::new(),
             index,
             video_source_name: None,
+            estimate: None,
         };
         self.add_member(participant, media);
         if let Some(member) = self.members.get_mut(&participant) {
@@ -436,12 +464,13 @@ impl MeetingApp {
     /// Limits what `participant` sends of its camera to layers no higher than
     /// `max_height` (the node's SenderSourceConstraints; 0 stops the camera), as Jitsi
     /// Meet's client does.
+    ///
+    /// The tighter of these constraints and the sender's own estimate wins.
     pub fn constrain_video(&mut self, participant: ParticipantId, max_height: i32, now: Instant) {
-        let since = now.saturating_duration_since(self.start);
         let Some(member) = self.members.get_mut(&participant) else {
             return;
         };
-        let Some(video) = member.media.video.as_mut() else {
+        let Some(video) = member.media.video.as_ref() else {
             return;
         };
         let mut set = LayerSet::EMPTY;
@@ -453,12 +482,55 @@ impl MeetingApp {
         if max_height > 0 && set.is_empty() {
             set = set.with(0);
         }
-        if set != video.active_layers() {
-            video.set_active_layers(since, set);
-            if let Some(due) = video.poll_timeout() {
-                self.due.push(Reverse((self.start + due, participant.0, 1)));
-            }
+        member.constrained = set;
+        self.apply_camera_layers(participant, now, false);
+    }
+
+    /// Sends the layers both the sender constraints and the estimate allow (a layer that
+    /// comes back starts with a keyframe: [`VideoSource::set_layer_active`]).
+    ///
+    /// [`VideoSource::set_layer_active`]: crate::media::VideoSource::set_layer_active
+    /// `by_estimate`: the estimate caused it (counted when what is sent changes).
+    fn apply_camera_layers(&mut self, participant: ParticipantId, now: Instant, by_estimate: bool) {
+        let since = now.saturating_duration_since(self.start);
+        let Some(member) = self.members.get_mut(&participant) else {
+            return;
+        };
+        let Some(video) = member.media.video.as_mut() else {
+            return;
+        };
+        let allowed = member.estimate.as_ref().map_or(member.constrained, |e| {
+            intersect(member.constrained, e.allowed())
+        });
+        let before = video.active_layers();
+        if allowed == before {
+            return;
         }
+        video.set_active_layers(since, allowed);
+        if let (Some(estimate), true) = (member.estimate.as_mut(), member.connected) {
+            if by_estimate {
+                estimate.count_change(before.len(), allowed.len());
+            }
+            estimate.on_layers_sent(since, allowed.len());
+        }
+        if let Some(due) = video.poll_timeout() {
+            self.due.push(Reverse((self.start + due, participant.0, 1)));
+        }
+    }
+
+    /// How every camera present followed its sender's estimate, up to `end` (since the
+    /// start), by the sender's place in the scenario.
+    pub fn sender_layers(&mut self, end: Duration) -> Vec<SenderLayers> {
+        let mut senders: Vec<SenderLayers> = self
+            .members
+            .values_mut()
+            .filter_map(|m| {
+                let index = m.media.index;
+                Some(m.estimate.as_mut()?.summary(index, end))
+            })
+            .collect();
+        senders.sort_by_key(|s| s.sender);
+        senders
     }
 
     fn schedule_sources(&mut self, participant: ParticipantId) {
@@ -629,8 +701,28 @@ impl Application for MeetingApp {
             ParticipantEvent::Connected { .. } => {
                 if let Some(member) = self.members.get_mut(&participant) {
                     member.connected = true;
+                    let layers = member.media.video.as_ref().map(|v| v.active_layers().len());
+                    if let (Some(estimate), Some(layers)) = (member.estimate.as_mut(), layers) {
+                        estimate.on_layers_sent(since, layers);
+                    }
                 }
                 self.schedule_sources(participant);
+            }
+            ParticipantEvent::SendEstimate(update) => {
+                let Some(member) = self.members.get_mut(&participant) else {
+                    return;
+                };
+                let Some(estimate) = member.estimate.as_mut() else {
+                    return;
+                };
+                let changed = estimate.on_estimate(update.target_bps);
+                let wanted = estimate.wanted_bps(member.constrained);
+                if let Some(p) = out.participant(participant) {
+                    p.request_send_bitrate(now, wanted);
+                }
+                if changed.is_some() {
+                    self.apply_camera_layers(participant, now, true);
+                }
             }
             ParticipantEvent::Failed(_) => self.stats.failed += 1,
             ParticipantEvent::KeyframeRequest { ssrc, .. } => {
@@ -743,4 +835,11 @@ impl Application for MeetingApp {
             self.scratch = packets;
         }
     }
+}
+
+/// The layers in both sets.
+fn intersect(a: LayerSet, b: LayerSet) -> LayerSet {
+    a.iter()
+        .filter(|&layer| b.contains(layer))
+        .fold(LayerSet::EMPTY, LayerSet::with)
 }

@@ -20,6 +20,7 @@ pub mod camera;
 pub mod floor;
 pub mod meeting;
 pub mod node;
+pub mod sender_estimate;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use relais_bwe::BweConfig;
 use relais_transport::dtls_srtp::NodeCertificate;
 use relais_transport::ice::IceConfig;
 
@@ -44,7 +46,9 @@ use crate::media::{
     RtpWriter, RtxStream, SdesTag, SpeakerSchedule, VideoConfig, VideoSource,
 };
 use crate::participant::driver::{bind, impairment_seed};
-use crate::participant::{Driver, Participant, ParticipantConfig, ParticipantId};
+use crate::participant::{
+    Driver, Participant, ParticipantConfig, ParticipantId, ProbePadding, SendEstimateConfig,
+};
 use crate::report::{
     CriterionOutcome, LatencyMs, LoadGeneratorTotals, NodePoint, NodeTotals, RatePoint,
     ReceiveTotals, RunReport,
@@ -66,11 +70,17 @@ use crate::target::{JoinRequest, Target, TargetError, TargetEvent, View, ViewCha
 use camera::{Camera, CameraLayer};
 use meeting::{MediaFormat, MeetingApp, MemberMedia, SdesTags, StreamOwner};
 use node::{NodeSample, NodeSampler};
+use sender_estimate::CameraEstimate;
 
 /// The RTX payload type of Janus 1.1's subscription offers (it numbers VP8 96 and its RTX 97
 /// whatever the publisher used). The receiving participant must know it before the offer
 /// arrives: RTX payload types are never NACKed and always verified.
 const JANUS_SUBSCRIBER_RTX_PT: u8 = 97;
+/// Where a camera sender's bandwidth estimate starts (libwebrtc's default start rate); its
+/// first probes (3× and 6×) and those that follow find what the path carries.
+const SENDER_START_BPS: u64 = 300_000;
+/// Probe padding SSRCs: this plus the participant's index (outside the media blocks).
+const PROBE_SSRC_BASE: u32 = 0x5000_0000;
 
 /// How often a Janus participant checks the speaker schedule for a new speaker to put on
 /// stage (a view change costs Janus a renegotiation, so at most this often, and only when
@@ -222,18 +232,44 @@ struct Shared {
     impairment: Option<ImpairmentConfig>,
     /// Which directions it applies to.
     impairment_direction: ImpairmentDirection,
+    /// Only the participants with a scenario index below this are impaired (`None`: all).
+    impaired_participants: Option<u32>,
+    /// Whether cameras follow their sender's bandwidth estimate.
+    sender_estimate: bool,
 }
 
 impl Shared {
     /// What `who` sends, starting now.
     fn media(&self, who: &Identity) -> Result<MemberMedia, String> {
         let now = Instant::now().saturating_duration_since(self.start);
-        media_for(&self.scenario, who, now, self.replay.as_ref()).map_err(|e| format!("media: {e}"))
+        let mut media = media_for(&self.scenario, who, now, self.replay.as_ref())
+            .map_err(|e| format!("media: {e}"))?;
+        if !self.sender_estimate {
+            // No estimate arrives (the transport keeps none): allowing every layer keeps
+            // the camera at what the sender constraints allow, and the layers it sends are
+            // still reported.
+            media.estimate = media.video.as_ref().map(|camera| {
+                let kbps: Vec<u32> = camera.layers().iter().map(|l| l.kbps).collect();
+                CameraEstimate::new(&kbps, 0, u64::MAX)
+            });
+        }
+        Ok(media)
+    }
+
+    /// The send-side estimate of `who`'s transport, if its camera follows one.
+    fn send_estimate(&self, who: &Identity) -> Option<SendEstimateConfig> {
+        sender_estimate_config(who).filter(|_| self.sender_estimate)
     }
 
     /// Puts the run's impairment on `participant` (before its transport starts, so ICE and
     /// DTLS cross it too).
     fn impair(&self, participant: ParticipantId, who: &Identity) {
+        if self
+            .impaired_participants
+            .is_some_and(|count| who.index >= count)
+        {
+            return;
+        }
         if let Some(config) = self.impairment {
             let seed = impairment_seed(self.scenario.seed, u64::from(who.index));
             let none = ImpairmentConfig::default();
@@ -271,6 +307,13 @@ pub struct RunOptions {
     pub impairment_label: String,
     /// Which directions the impairment applies to.
     pub impairment_direction: ImpairmentDirection,
+    /// Impair only the first this many participants (by join order; `None`: every one), to
+    /// compare impaired and unimpaired senders in one run.
+    pub impaired_participants: Option<u32>,
+    /// Cameras follow their sender's own bandwidth estimate (transport-cc feedback and REMB
+    /// from the node, with probing), as browsers do; `false`: every camera sends the layers
+    /// the node's sender constraints allow whatever the estimate (a fixed offered load).
+    pub sender_estimate: bool,
 }
 
 /// Which way the impairment acts.
@@ -349,6 +392,7 @@ fn media_for(
                     .map(|l| CameraLayer {
                         ssrc: l.ssrc,
                         height: u32::from(l.height),
+                        kbps: l.kbps,
                     })
                     .collect();
                 let source = ReplaySource::new(Arc::clone(capture), &replay_config, seed, start)
@@ -365,9 +409,19 @@ fn media_for(
         .iter()
         .map(|&ssrc| RtxStream::new(ssrc, VP8_RTX_PT, 0))
         .collect();
+    // What a browser's allocator gives audio before video: its bitrate (RTP overhead is
+    // left to the estimate's margin).
+    let reserved_bps = audio
+        .as_ref()
+        .map_or(0, |_| u64::from(scenario.audio.bitrate_kbps) * 1000);
+    let estimate = video.as_ref().map(|camera| {
+        let kbps: Vec<u32> = camera.layers().iter().map(|l| l.kbps).collect();
+        CameraEstimate::new(&kbps, reserved_bps, SENDER_START_BPS)
+    });
     Ok(MemberMedia {
         audio,
         video,
+        estimate,
         rtx,
         index: who.slot,
         video_source_name: (!who.video_ssrcs.is_empty())
@@ -573,6 +627,8 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         schedule: SpeakerSchedule::from_scenario(&scenario),
         impairment: options.impairment.filter(|c| !c.is_transparent()),
         impairment_direction: options.impairment_direction,
+        impaired_participants: options.impaired_participants,
+        sender_estimate: options.sender_estimate,
     });
 
     // ---- joins, spread over the ramp-up ----
@@ -761,9 +817,18 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
             }
         }
         let seconds = app.take_seconds();
-        (stats, members, connected, participant_stats, seconds)
+        let senders = app.sender_layers(report_end);
+        (
+            stats,
+            members,
+            connected,
+            participant_stats,
+            seconds,
+            senders,
+        )
     });
-    let Some((meeting_stats, members, connected, participant_stats, seconds)) = collected else {
+    let Some((meeting_stats, members, connected, participant_stats, seconds, senders)) = collected
+    else {
         return Err(RunError::Local("the driver's state was busy".into()));
     };
     if std::env::var_os("LOADTEST_DEBUG").is_some() {
@@ -998,6 +1063,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         floor: None,
         node_series,
         receive_series: rate_points,
+        senders,
     };
 
     // ---- leave, bounded ----
@@ -1079,6 +1145,21 @@ async fn new_participant(
     Ok((participant, socket))
 }
 
+/// The send-side estimate of a camera sender (`None` for the others: nothing to adapt):
+/// libwebrtc's start rate, probing with padding on a stream of its own.
+fn sender_estimate_config(who: &Identity) -> Option<SendEstimateConfig> {
+    (!who.video_ssrcs.is_empty()).then(|| SendEstimateConfig {
+        bwe: BweConfig {
+            initial_bps: SENDER_START_BPS,
+            ..BweConfig::default()
+        },
+        probe_padding: Some(ProbePadding {
+            ssrc: PROBE_SSRC_BASE.wrapping_add(who.index),
+            payload_type: VP8_RTX_PT,
+        }),
+    })
+}
+
 /// `who`'s sources, sent from `transport`.
 fn join_request(who: &Identity, transport: crate::participant::LocalTransport) -> JoinRequest {
     JoinRequest {
@@ -1112,6 +1193,7 @@ async fn participant_task(shared: Rc<Shared>, who: Identity, target: Rc<ColibriT
         transport_cc_id: Some(TRANSPORT_CC_ID),
         rtcp_ssrc: who.audio_ssrc.unwrap_or(0x2000_0000 + who.index),
         rtx_payload_types: vec![VP8_RTX_PT],
+        send_estimate: shared.send_estimate(&who),
         ..ParticipantConfig::default()
     };
     let (participant, socket) = match new_participant(&shared, config).await {
@@ -1243,6 +1325,7 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
         transport_cc_id: Some(TRANSPORT_CC_ID),
         rtcp_ssrc: who.audio_ssrc.unwrap_or(0x2000_0000 + who.index),
         rtx_payload_types: vec![VP8_RTX_PT],
+        send_estimate: shared.send_estimate(&who),
         ..ParticipantConfig::default()
     };
     let receiver_config = ParticipantConfig {

@@ -1,0 +1,76 @@
+//! Camera senders follow their own bandwidth estimate against a real relais node on
+//! loopback: `relais-loadtest` with the first participant's uplink capped at 600 kbit/s
+//! (`--impair rate=600kbit --impair-direction up --impair-participants 1`). That sender ends
+//! up sending fewer layers than the others, and every receiver still gets its stream
+//! without long freezes.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a test failure"
+)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use relais_loadtest::report::RunReport;
+
+mod common;
+
+#[test]
+fn a_sender_on_a_600_kbps_uplink_sends_fewer_layers_and_stays_watchable() {
+    let report_dir =
+        std::env::temp_dir().join(format!("relais-loadtest-estimate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&report_dir);
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_relais-loadtest"))
+        .args(["--scenario", "small", "--participants", "4"])
+        .args(["--video-senders", "4", "--duration", "8", "--ramp-up", "2"])
+        .args(["--impair", "rate=600kbit", "--impair-direction", "up"])
+        .args(["--impair-participants", "1", "--quiet", "--node-bin"])
+        .arg(common::relais_binary())
+        .arg("--report")
+        .arg(&report_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(started.elapsed() < Duration::from_secs(60), "{stderr}");
+    let json = std::fs::read_to_string(report_dir.join("relais-colibri2.json"))
+        .unwrap_or_else(|e| panic!("no report ({e}):\n{stdout}\n{stderr}"));
+    let report: RunReport = serde_json::from_str(&json).unwrap();
+    let _ = std::fs::remove_dir_all(&report_dir);
+
+    assert_eq!(report.load_generator.connected, 4, "{stdout}");
+    assert_eq!(report.senders.len(), 4, "{:?}", report.senders);
+    for sender in &report.senders {
+        eprintln!("{sender:?}");
+        assert_eq!(sender.layers, 3);
+        assert!(sender.estimate_updates > 20, "{sender:?}");
+    }
+    let capped = &report.senders[0];
+    // 600 kbit/s carries the 150 kbit/s layer; 150 + 1.35 × 500 kbit/s never fits.
+    assert_eq!(capped.active_layers_at_end, 1, "{capped:?}");
+    assert!(capped.mean_active_layers < 1.2, "{capped:?}");
+    assert!(
+        (250..=650).contains(&capped.estimate_median_kbps),
+        "{capped:?}"
+    );
+    for free in &report.senders[1..] {
+        // The probes find loopback's room within a second: every layer, up to the node's
+        // REMB. (On a loaded machine a delay spike may take the top layer off for a while,
+        // until the next probe: hence means, not the state at the end.)
+        assert!(free.mean_active_layers > 2.0, "{free:?}");
+        assert!(free.estimate_max_kbps >= 2_675, "{free:?}");
+        assert!(
+            free.mean_active_layers > capped.mean_active_layers + 0.8,
+            "{free:?}"
+        );
+    }
+    // Every receiver got every camera, the capped one included, and no stream froze long.
+    let r = &report.receive;
+    assert_eq!(r.streams_received_pct, 100.0, "{stdout}");
+    assert!(r.longest_freeze_ms < 500.0, "{stdout}");
+    assert!(r.frames > 500, "{r:?}");
+}
