@@ -639,6 +639,9 @@ pub struct ProbeResultEstimator {
     known: VecDeque<ProbeCluster>,
     clusters: VecDeque<ClusterAggregate>,
     newest_sent: Option<Instant>,
+    /// The rate of the last probe that found the link's capacity, until a later probe
+    /// carried more.
+    path_limit: Option<u64>,
 }
 
 impl ProbeResultEstimator {
@@ -672,7 +675,25 @@ impl ProbeResultEstimator {
             touched.push(id);
         }
         self.erase_old();
-        touched.iter().rev().find_map(|&id| self.evaluate(id))
+        let (id, bps, saturated) = touched.iter().rev().find_map(|&id| self.evaluate(id))?;
+        if saturated {
+            self.path_limit = Some(bps);
+        } else if self.path_limit.is_some_and(|limit| bps >= limit) {
+            // The path carried more than the limit measured earlier: that limit is gone.
+            self.path_limit = None;
+        }
+        Some((id, bps))
+    }
+
+    /// What the path was last measured to carry at most: the result of the last probe whose
+    /// receive rate fell below its send rate (the probe found the link's capacity), unless a
+    /// later probe carried as much. `None` when no probe hit a limit.
+    ///
+    /// A probe the path kept up with measures only its own send rate, not the path: in an
+    /// application-limited call on a fast path that is all probes show, and bounding the
+    /// pacer by it would queue every key frame burst.
+    pub fn path_limit_bps(&self) -> Option<u64> {
+        self.path_limit
     }
 
     fn aggregate(&mut self, id: u32, r: &PacketResult) {
@@ -745,7 +766,8 @@ impl ProbeResultEstimator {
         }
     }
 
-    fn evaluate(&self, id: u32) -> Option<(u32, u64)> {
+    /// `(cluster, rate, whether the probe found the link's capacity)`.
+    fn evaluate(&self, id: u32) -> Option<(u32, u64, bool)> {
         let c = self.clusters.iter().find(|c| c.id == id)?;
         let (min_packets, min_bytes) = self
             .known
@@ -781,11 +803,12 @@ impl ProbeResultEstimator {
         if receive_rate > send_rate * MAX_VALID_RATIO {
             return None;
         }
-        let result = if receive_rate < send_rate * MIN_RATIO_FOR_UNSATURATED_LINK {
+        let saturated = receive_rate < send_rate * MIN_RATIO_FOR_UNSATURATED_LINK;
+        let result = if saturated {
             receive_rate * TARGET_UTILIZATION_FRACTION
         } else {
             send_rate.min(receive_rate)
         };
-        Some((id, to_bps(result)))
+        Some((id, to_bps(result), saturated))
     }
 }

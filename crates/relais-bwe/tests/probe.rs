@@ -325,6 +325,28 @@ fn result_is_capped_by_receive_rate() {
     assert!(bps <= 2_000_000);
 }
 
+#[test]
+fn only_a_probe_that_found_the_capacity_limits_the_path() {
+    let t0 = Instant::now();
+    let mut estimator = ProbeResultEstimator::new();
+    for id in 1..=3 {
+        estimator.add_cluster(&ProbeCluster::new(id, 4_000_000));
+    }
+    // Received as fast as sent (2 Mbit/s): the probe measured itself, not the path.
+    let kept_up = synthetic(t0, 1, 40, 1000, ms(4), ms(4));
+    let (_, bps) = estimator.on_results(&kept_up).expect("a probe result");
+    assert!((bps as f64 - 2_000_000.0).abs() < 100_000.0, "bps {bps}");
+    assert_eq!(estimator.path_limit_bps(), None);
+    // Sent at 4, received at 2 Mbit/s: the link's capacity.
+    let saturated = synthetic(t0 + ms(500), 2, 40, 1000, ms(2), ms(4));
+    let (_, limit) = estimator.on_results(&saturated).expect("a probe result");
+    assert_eq!(estimator.path_limit_bps(), Some(limit));
+    // A later probe that carried more lifts the limit.
+    let faster = synthetic(t0 + ms(1000), 3, 40, 1000, ms(1), ms(1));
+    estimator.on_results(&faster).expect("a probe result");
+    assert_eq!(estimator.path_limit_bps(), None);
+}
+
 /// What `tc tbf rate 1mbit burst 32kbit` does to a 2 Mbit/s cluster: the first 4000 bytes
 /// pass at line rate, the rest leaves at 1 Mbit/s.
 #[test]

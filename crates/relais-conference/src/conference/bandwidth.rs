@@ -132,9 +132,10 @@ impl ReceiverBandwidth {
         }
         let estimate = self.estimator.estimate_bps();
         self.probes.on_estimate(now, estimate);
-        // Bursts leave no faster than the path was last probed to carry.
+        // Bursts leave no faster than a probe found the path to carry (a narrow link behind
+        // a shaper); a probe the path kept up with bounds nothing.
         self.pacer
-            .set_rate_bounded(estimate, self.estimator.last_probe_bps());
+            .set_rate_bounded(estimate, self.probe_results.path_limit_bps());
         match self.allocated_with {
             None => true,
             Some(before) => {
