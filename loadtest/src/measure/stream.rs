@@ -71,7 +71,8 @@ pub struct ReceivedPacket {
     pub retransmission: bool,
     /// Whether it is the first packet of a keyframe.
     pub keyframe_start: bool,
-    /// The keyframe's height in pixels, if the payload tells it (VP8 keyframe header).
+    /// The keyframe's height in pixels, if the payload tells it (VP8 keyframe header, H264
+    /// SPS).
     pub keyframe_height: Option<u32>,
 }
 
@@ -154,6 +155,13 @@ pub struct StreamStats {
     pub freezes: u64,
     /// Changes of keyframe height.
     pub layer_switches: u64,
+    /// Time after `measure_from` the stream showed the height the receiver's view asks for
+    /// (see [`ReceivedStream::set_target_height`]).
+    #[serde(serialize_with = "super::latency::serialize_duration_ms")]
+    pub time_at_view_height: Duration,
+    /// Time after `measure_from` it showed another height while the view asked for one.
+    #[serde(serialize_with = "super::latency::serialize_duration_ms")]
+    pub time_off_view_height: Duration,
 }
 
 impl StreamStats {
@@ -175,6 +183,16 @@ impl StreamStats {
         self.longest_freeze = self.longest_freeze.max(other.longest_freeze);
         self.freezes += other.freezes;
         self.layer_switches += other.layer_switches;
+        self.time_at_view_height += other.time_at_view_height;
+        self.time_off_view_height += other.time_off_view_height;
+    }
+
+    /// Share of the time with a known view height that the stream showed it, percent;
+    /// `None` when no such time was measured.
+    pub fn at_view_height_pct(&self) -> Option<f64> {
+        let total = self.time_at_view_height + self.time_off_view_height;
+        (!total.is_zero())
+            .then(|| 100.0 * self.time_at_view_height.as_secs_f64() / total.as_secs_f64())
     }
 
     /// Lost sequence numbers never filled.
@@ -259,6 +277,14 @@ pub struct ReceivedStream {
     last_frame_measured: Option<Duration>,
     current_height: Option<u32>,
     switches: Vec<LayerSwitch>,
+    /// The height the receiver's view asks this stream for, if known.
+    target_height: Option<u32>,
+    /// Start of the interval in which height and target have been what they are; `None`
+    /// while the height is unknown or the stream is paused.
+    height_since: Option<Duration>,
+    /// Time after `measure_from` spent at each height, in order of first appearance (a
+    /// handful of entries: one per simulcast layer).
+    time_at_height: Vec<(u32, Duration)>,
 }
 
 impl ReceivedStream {
@@ -277,6 +303,50 @@ impl ReceivedStream {
             last_frame_measured: None,
             current_height: None,
             switches: Vec::new(),
+            target_height: None,
+            height_since: None,
+            time_at_height: Vec::new(),
+        }
+    }
+
+    /// The receiver's view asks for `height` of this stream from `at` on (`None`: it asks
+    /// for nothing in particular). Time at and off that height is measured from here.
+    pub fn set_target_height(&mut self, at: Duration, height: Option<u32>) {
+        if self.target_height != height {
+            self.account_height(at);
+            self.target_height = height;
+        }
+    }
+
+    /// The height the view asks for, if set.
+    pub fn target_height(&self) -> Option<u32> {
+        self.target_height
+    }
+
+    /// Time spent at each height after `measure_from`, in order of first appearance.
+    pub fn time_at_height(&self) -> &[(u32, Duration)] {
+        &self.time_at_height
+    }
+
+    /// Accounts the interval since `height_since` to the current height (and to the view
+    /// target) and starts a new one at `now`.
+    fn account_height(&mut self, now: Duration) {
+        let (Some(height), Some(since)) = (self.current_height, self.height_since) else {
+            return;
+        };
+        self.height_since = Some(now.max(since));
+        let from = since.max(self.config.measure_from);
+        let Some(elapsed) = now.checked_sub(from).filter(|d| !d.is_zero()) else {
+            return;
+        };
+        match self.time_at_height.iter_mut().find(|(h, _)| *h == height) {
+            Some((_, total)) => *total += elapsed,
+            None => self.time_at_height.push((height, elapsed)),
+        }
+        match self.target_height {
+            Some(target) if target == height => self.stats.time_at_view_height += elapsed,
+            Some(_) => self.stats.time_off_view_height += elapsed,
+            None => {}
         }
     }
 
@@ -407,6 +477,10 @@ impl ReceivedStream {
         let Some(height) = packet.keyframe_height else {
             return;
         };
+        self.account_height(packet.arrival);
+        if self.height_since.is_none() {
+            self.height_since = Some(packet.arrival);
+        }
         if let Some(previous) = self.current_height.replace(height) {
             if previous != height {
                 self.stats.layer_switches += 1;
@@ -428,6 +502,7 @@ impl ReceivedStream {
         if self.kind != StreamKind::Video {
             return;
         }
+        self.account_height(end);
         if let Some(previous) = self.frames.last_completion {
             if end > previous {
                 self.account_gap(previous, end);
@@ -439,6 +514,8 @@ impl ReceivedStream {
     /// allocation, e.g. last-N): the time until its next frame is not a freeze.
     pub fn pause(&mut self) {
         self.frames.last_completion = None;
+        self.account_height(self.last_arrival);
+        self.height_since = None;
     }
 
     /// The stream's counters so far.

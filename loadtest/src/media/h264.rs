@@ -354,7 +354,8 @@ pub fn parse_sps_dimensions(nal: &[u8]) -> Option<(u32, u32)> {
         } else {
             2
         };
-        let unit_y = if chroma_format_idc == 1 { 2 } else { 1 } * if frame_mbs_only { 1 } else { 2 };
+        let unit_y =
+            if chroma_format_idc == 1 { 2 } else { 1 } * if frame_mbs_only { 1 } else { 2 };
         crop_x = (left + right) * unit_x;
         crop_y = (top + bottom) * unit_y;
     }
@@ -388,7 +389,10 @@ impl H264Frame {
         if self.nal_bytes <= self.mtu_payload {
             1
         } else {
-            let per_fragment = self.mtu_payload.saturating_sub(FU_A_HEADER_LEN as u32).max(1);
+            let per_fragment = self
+                .mtu_payload
+                .saturating_sub(FU_A_HEADER_LEN as u32)
+                .max(1);
             (self.nal_bytes - 1).div_ceil(per_fragment)
         }
     }
@@ -418,12 +422,7 @@ impl H264Frame {
         if index >= fragments {
             return None;
         }
-        let nal_header = NRI_REFERENCE
-            | if self.keyframe {
-                NAL_IDR
-            } else {
-                NAL_NON_IDR
-            };
+        let nal_header = NRI_REFERENCE | if self.keyframe { NAL_IDR } else { NAL_NON_IDR };
         if fragments == 1 {
             let (first, rest) = out.split_first_mut()?;
             *first = nal_header;
@@ -504,8 +503,13 @@ mod tests {
 
     #[test]
     fn sps_round_trips_to_the_layer_resolution() {
-        for (width, height) in [(320, 180), (640, 360), (1280, 720), (1920, 1080), (16382, 16382)]
-        {
+        for (width, height) in [
+            (320, 180),
+            (640, 360),
+            (1280, 720),
+            (1920, 1080),
+            (16382, 16382),
+        ] {
             let mut out = [0u8; 32];
             let len = write_sps(width, height, &mut out).unwrap();
             assert_eq!(out[0], 0x67, "SPS NAL header");
@@ -594,7 +598,10 @@ mod tests {
             bytes: &nal[1..],
             bit: 0,
         };
-        assert_eq!((r.ue(), r.ue(), r.ue(), r.bits(4)), (Some(0), Some(5), Some(0), Some(3)));
+        assert_eq!(
+            (r.ue(), r.ue(), r.ue(), r.bits(4)),
+            (Some(0), Some(5), Some(0), Some(3))
+        );
     }
 
     #[test]

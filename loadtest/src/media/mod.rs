@@ -47,8 +47,7 @@ pub use rtp_writer::{
 pub use speakers::{SpeakerParams, SpeakerSchedule, SpeakerTurn};
 pub use video::{
     layers_for_bitrate, KeyframeRequest, LayerSet, VideoCodec, VideoConfig, VideoLayerConfig,
-    VideoSource,
-    KEYFRAME_MIN_INTERVAL, MAX_LAYERS,
+    VideoSource, KEYFRAME_MIN_INTERVAL, MAX_LAYERS,
 };
 pub use vp8::{VP8_DESCRIPTOR_LEN, VP8_KEYFRAME_HEADER_LEN};
 

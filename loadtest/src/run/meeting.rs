@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use super::camera::Camera;
 use crate::measure::{
-    LatencyHistogram, MeasureConfig, NtpEpoch, ReceivedPacket, ReceiverMeasurements, StreamKind,
+    HeightView, LatencyHistogram, MeasureConfig, NtpEpoch, ReceivedPacket, ReceiverMeasurements,
+    StreamKind,
 };
 use crate::media::{
-    AudioSource, LayerSet, MediaPacket, RetransmitBuffer, RtpWriter, RtxStream, SendExtensions,
-    SpeakerSchedule,
+    inspect, AudioSource, LayerSet, MediaPacket, RetransmitBuffer, RtpWriter, RtxStream,
+    SendExtensions, SpeakerSchedule, VideoCodec,
 };
 use crate::participant::{
     Application, Outbox, ParticipantEvent, ParticipantId, ReceivedRtp, Verification,
@@ -37,10 +38,12 @@ const RETRANSMIT_MAX_AGE: Duration = Duration::from_secs(1);
 pub struct MediaFormat {
     /// Opus payload type.
     pub audio_pt: u8,
-    /// VP8 payload type.
+    /// Video payload type.
     pub video_pt: u8,
-    /// VP8 RTX payload type.
+    /// Video RTX payload type.
     pub video_rtx_pt: u8,
+    /// The video codec, to read the decrypted first packets of frames.
+    pub video_codec: VideoCodec,
     /// The abs-capture-time extension id, to read latency on receive.
     pub abs_capture_time_id: Option<u8>,
     /// Whether audio packets carry the transport-wide sequence number too (Janus negotiates
@@ -385,6 +388,31 @@ impl MeetingApp {
         member.forwarded = ssrcs;
     }
 
+    /// `participant`'s view now asks for `stage_height` of the camera named `stage_source`
+    /// and `other_height` of every other camera (layer heights, see [`HeightView`]): what
+    /// its streams' keyframe heights are measured against from `now` on.
+    pub fn set_view_heights(
+        &mut self,
+        participant: ParticipantId,
+        now: Instant,
+        stage_source: Option<&str>,
+        stage_height: u32,
+        other_height: u32,
+    ) {
+        let at = now.saturating_duration_since(self.start);
+        let on_stage = stage_source.and_then(|name| self.video_sources.get(name).copied());
+        if let Some(member) = self.members.get_mut(&participant) {
+            member.measurements.set_view(
+                at,
+                HeightView {
+                    on_stage,
+                    on_stage_height: stage_height,
+                    other_height,
+                },
+            );
+        }
+    }
+
     /// Limits what `participant` sends of its camera to layers no higher than
     /// `max_height` (the node's SenderSourceConstraints; 0 stops the camera), as Jitsi
     /// Meet's client does.
@@ -484,6 +512,8 @@ impl Application for MeetingApp {
             self.stats.unknown_packets += 1;
             return;
         };
+        // The codec payload, where decrypted: after the original sequence number for RTX.
+        let mut payload = packet.verified_payload();
         let (ssrc, sequence_number, retransmission) = match owner.repairs {
             None => (packet.ssrc, packet.sequence_number, false),
             Some(_) if packet.padding => {
@@ -502,6 +532,7 @@ impl Application for MeetingApp {
                         .map(u16::from_be_bytes),
                     _ => None,
                 };
+                payload = payload.and_then(|p| p.get(2..));
                 match original {
                     Some(seq) => (media_ssrc, seq, true),
                     None => {
@@ -525,6 +556,11 @@ impl Application for MeetingApp {
         let Some(member) = self.members.get_mut(&participant) else {
             return;
         };
+        // A decrypted video packet that starts a frame tells keyframe and resolution (the
+        // participant decrypts the first packet of every frame).
+        let frame_start = payload
+            .filter(|_| owner.kind == StreamKind::Video)
+            .and_then(|p| inspect::frame_start(self.format.video_codec, p));
         let received = ReceivedPacket {
             sequence_number,
             rtp_timestamp: packet.timestamp,
@@ -533,8 +569,8 @@ impl Application for MeetingApp {
             payload_len: packet.payload_len,
             send_time,
             retransmission,
-            keyframe_start: false,
-            keyframe_height: None,
+            keyframe_start: frame_start.is_some_and(|f| f.keyframe),
+            keyframe_height: frame_start.and_then(|f| f.resolution).map(|(_, h)| h),
         };
         let outcome = member.measurements.on_packet(ssrc, owner.kind, &received);
         self.second.packets += 1;

@@ -38,7 +38,7 @@ use crate::measure::{
 };
 use crate::media::{
     derive_seed, AudioConfig, AudioSource, ExtensionIds, ReplayCapture, ReplayConfig, ReplaySource,
-    RtpWriter, RtxStream, SpeakerSchedule, VideoConfig, VideoSource,
+    RtpWriter, RtxStream, SpeakerSchedule, VideoCodec, VideoConfig, VideoSource,
 };
 use crate::participant::driver::{bind, impairment_seed};
 use crate::participant::{Driver, Participant, ParticipantConfig, ParticipantId};
@@ -48,8 +48,8 @@ use crate::report::{
 };
 use crate::scenario::Scenario;
 use crate::target::colibri::{
-    video_source_name, ColibriConfig, ColibriTarget, ABS_CAPTURE_TIME_ID, AUDIO_LEVEL_ID, OPUS_PT,
-    TRANSPORT_CC_ID, VP8_PT, VP8_RTX_PT,
+    video_payload_types, video_source_name, ColibriConfig, ColibriTarget, ABS_CAPTURE_TIME_ID,
+    AUDIO_LEVEL_ID, OPUS_PT, TRANSPORT_CC_ID,
 };
 use crate::target::janus::sdp::MediaKind as JanusKind;
 use crate::target::janus::{JanusConfig, JanusTarget, SubscribedStream, SUBSCRIBER_READY};
@@ -181,6 +181,8 @@ struct Shared {
     impairment: Option<ImpairmentConfig>,
     /// Which directions it applies to.
     impairment_direction: ImpairmentDirection,
+    /// Payload types, extension ids and codec of the participants' media.
+    format: MediaFormat,
 }
 
 impl Shared {
@@ -284,6 +286,7 @@ fn media_for(
     start: Duration,
     replay: Option<&Arc<ReplayCapture>>,
 ) -> Result<MemberMedia, RunError> {
+    let (video_pt, video_rtx_pt) = video_payload_types(video_codec(scenario)?);
     let audio = match who.audio_ssrc {
         Some(ssrc) => Some(AudioSource::new(
             AudioConfig::from_scenario(&scenario.audio, ssrc, OPUS_PT)?,
@@ -295,7 +298,7 @@ fn media_for(
     let video = if who.video_ssrcs.is_empty() {
         None
     } else {
-        let config = VideoConfig::from_scenario(&scenario.video, &who.video_ssrcs, VP8_PT)?;
+        let config = VideoConfig::from_scenario(&scenario.video, &who.video_ssrcs, video_pt)?;
         let seed = derive_seed(scenario.seed, who.index, 2);
         Some(match replay {
             None => Camera::Synthetic(VideoSource::new(config, seed, start)?),
@@ -322,7 +325,7 @@ fn media_for(
     let rtx = who
         .rtx_ssrcs
         .iter()
-        .map(|&ssrc| RtxStream::new(ssrc, VP8_RTX_PT, 0))
+        .map(|&ssrc| RtxStream::new(ssrc, video_rtx_pt, 0))
         .collect();
     Ok(MemberMedia {
         audio,
@@ -332,6 +335,30 @@ fn media_for(
         video_source_name: (!who.video_ssrcs.is_empty())
             .then(|| video_source_name(&who.endpoint_id)),
     })
+}
+
+/// The scenario's video codec.
+fn video_codec(scenario: &Scenario) -> Result<VideoCodec, RunError> {
+    Ok(VideoCodec::from_name(&scenario.video.codec)?)
+}
+
+/// The heights a receiver's view asks for, as the heights of the simulcast layers the node
+/// should forward: the highest layer within each limit (the lowest layer when none fits, as
+/// the node never forwards less than that to a receiver that wants the source).
+fn view_layer_heights(scenario: &Scenario) -> (u32, u32) {
+    let within = |max: u32| {
+        let heights = scenario.video.layers.iter().map(|l| l.height);
+        heights
+            .clone()
+            .filter(|&h| h <= max)
+            .max()
+            .or_else(|| heights.min())
+            .unwrap_or(0)
+    };
+    (
+        within(scenario.view.on_stage_max_height),
+        within(scenario.view.thumbnail_max_height),
+    )
 }
 
 /// Runs `options` on a new current-thread runtime on this thread.
@@ -444,10 +471,13 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         abs_capture_time,
         ..ExtensionIds::default()
     })?;
+    let codec = video_codec(&scenario)?;
+    let (video_pt, video_rtx_pt) = video_payload_types(codec);
     let format = MediaFormat {
         audio_pt: OPUS_PT,
-        video_pt: VP8_PT,
-        video_rtx_pt: VP8_RTX_PT,
+        video_pt,
+        video_rtx_pt,
+        video_codec: codec,
         abs_capture_time_id: abs_capture_time,
         audio_transport_cc: !janus,
     };
@@ -500,6 +530,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         schedule: SpeakerSchedule::from_scenario(&scenario),
         impairment: options.impairment.filter(|c| !c.is_transparent()),
         impairment_direction: options.impairment_direction,
+        format,
     });
 
     // ---- joins, spread over the ramp-up ----
@@ -807,6 +838,11 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         streams_received_pct: run_measurements.streams_received_pct(),
         longest_freeze_ms: run_measurements.longest_freeze().as_secs_f64() * 1000.0,
         frames: total.frames,
+        layer_switches: total.layer_switches,
+        time_at_height_ms: run_measurements.time_at_height_ms(),
+        at_view_height_pct: run_measurements.video.at_view_height_pct(),
+        receivers_with_view_heights: run_measurements.view_heights().0,
+        receivers_at_view_heights: run_measurements.view_heights().1,
     };
     let mut load_generator = LoadGeneratorTotals {
         joined: members.len() as u32,
@@ -817,6 +853,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     for s in &participant_stats {
         load_generator.srtp_verified += s.srtp_verified;
         load_generator.srtp_verify_failed += s.srtp_verify_failed;
+        load_generator.frame_starts_decrypted += s.frame_starts_decrypted;
     }
     if let Some(driver_stats) = driver.stats() {
         load_generator.send_dropped = driver_stats.send_dropped;
@@ -1018,7 +1055,8 @@ async fn participant_task(shared: Rc<Shared>, who: Identity, target: Rc<ColibriT
     let config = ParticipantConfig {
         transport_cc_id: Some(TRANSPORT_CC_ID),
         rtcp_ssrc: who.audio_ssrc.unwrap_or(0x2000_0000 + who.index),
-        rtx_payload_types: vec![VP8_RTX_PT],
+        rtx_payload_types: vec![shared.format.video_rtx_pt],
+        frame_start_payload_types: vec![shared.format.video_pt],
         ..ParticipantConfig::default()
     };
     let (participant, socket) = match new_participant(&shared, config).await {
@@ -1052,9 +1090,24 @@ async fn participant_task(shared: Rc<Shared>, who: Identity, target: Rc<ColibriT
     };
     let view_of = |speaker: Option<&str>| view_with_stage(scenario, &who.endpoint_id, speaker);
     let video_endpoints: Vec<String> = roster.borrow().video_endpoints.clone();
-    if channel.set_view(&view_of(None)).await.is_err() {
+    let (stage_height, thumbnail_height) = view_layer_heights(scenario);
+    // What the receiver measures its streams' heights against follows every view sent.
+    let measure_view = |view: &View| {
+        let _ = driver.with(|app, out| {
+            app.set_view_heights(
+                id,
+                out.now(),
+                view.on_stage_sources.first().map(String::as_str),
+                stage_height,
+                thumbnail_height,
+            );
+        });
+    };
+    let first_view = view_of(None);
+    if channel.set_view(&first_view).await.is_err() {
         return fail("bridge channel: the first view was refused".into());
     }
+    measure_view(&first_view);
     let mut stage: Option<String> = None;
     loop {
         match channel.next_event().await {
@@ -1069,6 +1122,7 @@ async fn participant_task(shared: Rc<Shared>, who: Identity, target: Rc<ColibriT
                     if channel.set_view(&view).await.is_err() {
                         break;
                     }
+                    measure_view(&view);
                 }
             }
             Ok(Some(TargetEvent::ForwardedSources(sources))) => {
@@ -1149,7 +1203,7 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
         ice: IceConfig::controlling(),
         transport_cc_id: Some(TRANSPORT_CC_ID),
         rtcp_ssrc: who.audio_ssrc.unwrap_or(0x2000_0000 + who.index),
-        rtx_payload_types: vec![VP8_RTX_PT],
+        rtx_payload_types: vec![shared.format.video_rtx_pt],
         ..ParticipantConfig::default()
     };
     let receiver_config = ParticipantConfig {
