@@ -130,6 +130,10 @@ struct Cli {
     /// No progress lines.
     #[arg(long, short)]
     quiet: bool,
+    /// Receivers do not decrypt the first packet of each video frame, so layer switches
+    /// and heights go unmeasured: the leanest load generator (see the README's figures).
+    #[arg(long)]
+    no_layer_measure: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -238,6 +242,7 @@ fn main() -> anyhow::Result<()> {
                     impairment,
                     impairment_label: impairment_label.clone(),
                     impairment_direction: cli.impair_direction.into(),
+                    measure_layers: !cli.no_layer_measure,
                 },
             ),
             (Some(private_api), None) => (
@@ -256,6 +261,7 @@ fn main() -> anyhow::Result<()> {
                     impairment,
                     impairment_label: impairment_label.clone(),
                     impairment_direction: cli.impair_direction.into(),
+                    measure_layers: !cli.no_layer_measure,
                 },
             ),
             (None, None) => {
@@ -283,6 +289,7 @@ fn main() -> anyhow::Result<()> {
                     impairment,
                     impairment_label: impairment_label.clone(),
                     impairment_direction: cli.impair_direction.into(),
+                    measure_layers: !cli.no_layer_measure,
                 };
                 (Some(node), options)
             }

@@ -52,7 +52,10 @@ use crate::target::colibri::{
     AUDIO_LEVEL_ID, OPUS_PT, TRANSPORT_CC_ID,
 };
 use crate::target::janus::sdp::MediaKind as JanusKind;
-use crate::target::janus::{JanusConfig, JanusTarget, SubscribedStream, SUBSCRIBER_READY};
+use crate::target::janus::{
+    JanusConfig, JanusTarget, SubscribedStream, SUBSCRIBER_H264_PT, SUBSCRIBER_READY,
+    SUBSCRIBER_VP8_PT,
+};
 use crate::target::{JoinRequest, Target, TargetError, TargetEvent, View, ViewChannel};
 
 use camera::{Camera, CameraLayer};
@@ -119,7 +122,7 @@ enum RunTarget {
 }
 
 impl RunTarget {
-    fn new(options: &TargetOptions) -> Result<Self, RunError> {
+    fn new(options: &TargetOptions, video_codec: VideoCodec) -> Result<Self, RunError> {
         Ok(match options {
             TargetOptions::RelaisColibri { private_api, token } => {
                 let mut config = ColibriConfig::new(*private_api, &mut rand::rng());
@@ -127,8 +130,9 @@ impl RunTarget {
                 Self::Colibri(Rc::new(ColibriTarget::new(config)))
             }
             TargetOptions::Janus { url } => {
-                let config = JanusConfig::from_url(url, &mut rand::rng())
+                let mut config = JanusConfig::from_url(url, &mut rand::rng())
                     .map_err(|e| RunError::Local(format!("Janus URL: {e}")))?;
+                config.video_codec = video_codec;
                 Self::Janus(Rc::new(JanusTarget::new(config)))
             }
         })
@@ -183,9 +187,21 @@ struct Shared {
     impairment_direction: ImpairmentDirection,
     /// Payload types, extension ids and codec of the participants' media.
     format: MediaFormat,
+    /// Whether receivers read the first packet of each video frame (`--no-layer-measure`).
+    measure_layers: bool,
 }
 
 impl Shared {
+    /// The payload types whose frame starts a receiver decrypts: `video` unless layer
+    /// measurement is off.
+    fn frame_start_payload_types(&self, video: &[u8]) -> Vec<u8> {
+        if self.measure_layers {
+            video.to_vec()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// What `who` sends, starting now.
     fn media(&self, who: &Identity) -> Result<MemberMedia, String> {
         let now = Instant::now().saturating_duration_since(self.start);
@@ -232,6 +248,9 @@ pub struct RunOptions {
     pub impairment_label: String,
     /// Which directions the impairment applies to.
     pub impairment_direction: ImpairmentDirection,
+    /// Whether receivers decrypt the first packet of each video frame to measure keyframe
+    /// heights and layer switches.
+    pub measure_layers: bool,
 }
 
 /// Which way the impairment acts.
@@ -509,7 +528,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         async move { driver.run().await }
     });
 
-    let target = RunTarget::new(&options.target)?;
+    let target = RunTarget::new(&options.target, codec)?;
     let certificate = NodeCertificate::generate()
         .map_err(|e| RunError::Local(format!("DTLS certificate: {e}")))?;
     let roster: Rc<RefCell<Roster>> = Rc::default();
@@ -531,6 +550,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         impairment: options.impairment.filter(|c| !c.is_transparent()),
         impairment_direction: options.impairment_direction,
         format,
+        measure_layers: options.measure_layers,
     });
 
     // ---- joins, spread over the ramp-up ----
@@ -1024,7 +1044,11 @@ async fn new_participant(
 }
 
 /// `who`'s sources, sent from `transport`.
-fn join_request(who: &Identity, transport: crate::participant::LocalTransport) -> JoinRequest {
+fn join_request(
+    who: &Identity,
+    transport: crate::participant::LocalTransport,
+    codec: VideoCodec,
+) -> JoinRequest {
     JoinRequest {
         endpoint_id: who.endpoint_id.clone(),
         transport,
@@ -1032,6 +1056,7 @@ fn join_request(who: &Identity, transport: crate::participant::LocalTransport) -
         video: (!who.video_ssrcs.is_empty()).then(|| crate::target::VideoSource {
             ssrcs: who.video_ssrcs.clone(),
             rtx_ssrcs: who.rtx_ssrcs.clone(),
+            codec,
         }),
     }
 }
@@ -1056,14 +1081,18 @@ async fn participant_task(shared: Rc<Shared>, who: Identity, target: Rc<ColibriT
         transport_cc_id: Some(TRANSPORT_CC_ID),
         rtcp_ssrc: who.audio_ssrc.unwrap_or(0x2000_0000 + who.index),
         rtx_payload_types: vec![shared.format.video_rtx_pt],
-        frame_start_payload_types: vec![shared.format.video_pt],
+        frame_start_payload_types: shared.frame_start_payload_types(&[shared.format.video_pt]),
         ..ParticipantConfig::default()
     };
     let (participant, socket) = match new_participant(&shared, config).await {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let request = join_request(&who, participant.local_transport());
+    let request = join_request(
+        &who,
+        participant.local_transport(),
+        shared.format.video_codec,
+    );
     let joined = match target.join(&request).await {
         Ok(j) => j,
         Err(e) => return fail(format!("join: {e}")),
@@ -1212,6 +1241,8 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
         transport_cc_id: None,
         rtcp_ssrc: 0x3000_0000 + who.index,
         rtx_payload_types: vec![JANUS_SUBSCRIBER_RTX_PT],
+        frame_start_payload_types: shared
+            .frame_start_payload_types(&[SUBSCRIBER_VP8_PT, SUBSCRIBER_H264_PT]),
         ..ParticipantConfig::default()
     };
     let (sender, send_socket) = match new_participant(&shared, sender_config).await {
@@ -1223,7 +1254,7 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
         Err(e) => return fail(e),
     };
     target.set_receiver(&who.endpoint_id, receiver.local_transport());
-    let request = join_request(&who, sender.local_transport());
+    let request = join_request(&who, sender.local_transport(), shared.format.video_codec);
     let joined = match target.join(&request).await {
         Ok(j) => j,
         Err(e) => return fail(format!("join: {e}")),

@@ -458,6 +458,7 @@ mod tests {
             video: Some(VideoSource {
                 ssrcs: vec![21, 22, 23],
                 rtx_ssrcs: vec![31, 32, 33],
+                codec: VideoCodec::Vp8,
             }),
         };
         let sources = sources(&request);

@@ -53,6 +53,7 @@ use tokio::time::Instant;
 
 pub use super::colibri::{audio_source_name, video_source_name};
 use super::{JoinRequest, Joined, Target, TargetError, TargetEvent, View, ViewChannel};
+use crate::media::VideoCodec;
 use crate::participant::{Candidate, LocalTransport, RemoteTransport};
 use sdp::{Description, MediaKind};
 use session::{plugin_data, sender, Answer, Endpoint, Events, Session};
@@ -81,6 +82,31 @@ pub const OPUS_PT: u8 = 111;
 pub const VP8_PT: u8 = 100;
 /// VP8 RTX payload type.
 pub const VP8_RTX_PT: u8 = 96;
+/// H264 payload type.
+pub const H264_PT: u8 = 107;
+/// H264 RTX payload type.
+pub const H264_RTX_PT: u8 = 99;
+/// The payload type Janus 1.1 gives VP8 in its subscriber offers, whatever the publisher
+/// used (its fixed numbering: VP8 96, H264 107).
+pub const SUBSCRIBER_VP8_PT: u8 = 96;
+/// The payload type Janus 1.1 gives H264 in its subscriber offers.
+pub const SUBSCRIBER_H264_PT: u8 = 107;
+
+/// The payload types a publisher's camera sending `codec` uses: `(media, rtx)`.
+pub fn video_payload_types(codec: VideoCodec) -> (u8, u8) {
+    match codec {
+        VideoCodec::Vp8 => (VP8_PT, VP8_RTX_PT),
+        VideoCodec::H264 => (H264_PT, H264_RTX_PT),
+    }
+}
+
+/// The VideoRoom's `videocodec` for `codec`.
+fn room_codec(codec: VideoCodec) -> &'static str {
+    match codec {
+        VideoCodec::Vp8 => "vp8",
+        VideoCodec::H264 => "h264",
+    }
+}
 
 /// The [`TargetEvent::Other`] class announcing that the receiving participant's transport
 /// is known ([`JanusChannel::subscriber_remote`]).
@@ -104,6 +130,8 @@ pub struct JanusConfig {
     pub max_publishers: u32,
     /// Bound of each request and of each wait for Janus's answer.
     pub timeout: Duration,
+    /// The room's video codec (what every publisher sends).
+    pub video_codec: VideoCodec,
 }
 
 impl JanusConfig {
@@ -124,6 +152,7 @@ impl JanusConfig {
             create_room: true,
             max_publishers: 1000,
             timeout: Duration::from_secs(10),
+            video_codec: VideoCodec::Vp8,
         })
     }
 
@@ -267,7 +296,7 @@ impl JanusTarget {
                         "publishers": self.config.max_publishers,
                         "bitrate": 0,
                         "audiocodec": "opus",
-                        "videocodec": "vp8",
+                        "videocodec": room_codec(self.config.video_codec),
                         "audiolevel_ext": true,
                         "transport_wide_cc_ext": true,
                         "notify_joining": false,

@@ -16,8 +16,9 @@ use relais_transport::dtls_srtp::Fingerprint;
 use relais_transport::ice::IceCredentials;
 
 use super::{
-    ABS_CAPTURE_TIME_ID, AUDIO_LEVEL_ID, MID_ID, OPUS_PT, TRANSPORT_CC_ID, VP8_PT, VP8_RTX_PT,
+    video_payload_types, ABS_CAPTURE_TIME_ID, AUDIO_LEVEL_ID, MID_ID, OPUS_PT, TRANSPORT_CC_ID,
 };
+use crate::media::VideoCodec;
 use crate::participant::{Candidate, LocalTransport, RemoteTransport};
 use crate::target::{JoinRequest, TargetError};
 
@@ -362,7 +363,9 @@ fn session_header(sdp: &mut String, session_id: u64, version: u64, mids: &[&str]
 }
 
 /// The publisher's offer: audio (Opus [`OPUS_PT`]) when the request has a microphone, video
-/// (VP8 [`VP8_PT`], RTX [`VP8_RTX_PT`]) when it has a camera, with the camera's encodings
+/// (VP8 [`VP8_PT`](super::VP8_PT) with RTX [`VP8_RTX_PT`](super::VP8_RTX_PT), or H264
+/// constrained baseline [`H264_PT`](super::H264_PT) with RTX
+/// [`H264_RTX_PT`](super::H264_RTX_PT), as the camera's codec says) when it has a camera, with the camera's encodings
 /// as an `ssrc-group:SIM` (lowest first, Janus's substream 0..2) and one `FID` group per
 /// encoding. Header extensions: audio level (audio only), mid, transport-cc and
 /// abs-capture-time with the ids of [`super::HEADER_EXTENSIONS`].
@@ -410,10 +413,11 @@ pub fn publisher_offer(request: &JoinRequest, session_id: u64) -> Result<String,
     if let Some(video) = request.video.as_ref().filter(|v| !v.ssrcs.is_empty()) {
         let track = super::video_source_name(&request.endpoint_id);
         let rtx = !video.rtx_ssrcs.is_empty();
+        let (pt, rtx_pt) = video_payload_types(video.codec);
         let formats = if rtx {
-            format!("{VP8_PT} {VP8_RTX_PT}")
+            format!("{pt} {rtx_pt}")
         } else {
-            VP8_PT.to_string()
+            pt.to_string()
         };
         let _ = write!(sdp, "m=video 9 UDP/TLS/RTP/SAVPF {formats}\r\n");
         write_transport(&mut sdp, &request.transport, "actpass");
@@ -422,15 +426,26 @@ pub fn publisher_offer(request: &JoinRequest, session_id: u64) -> Result<String,
         let _ = write!(
             sdp,
             "a=sendonly\r\na=msid:{stream} {track}\r\na=rtcp-mux\r\na=rtcp-rsize\r\n\
-             a=rtpmap:{VP8_PT} VP8/90000\r\n"
+             a=rtpmap:{pt} {}/90000\r\n",
+            match video.codec {
+                VideoCodec::Vp8 => "VP8",
+                VideoCodec::H264 => "H264",
+            }
         );
+        if video.codec == VideoCodec::H264 {
+            let _ = write!(
+                sdp,
+                "a=fmtp:{pt} level-asymmetry-allowed=1;packetization-mode=1;\
+                 profile-level-id=42e01f\r\n"
+            );
+        }
         for feedback in ["goog-remb", "transport-cc", "ccm fir", "nack", "nack pli"] {
-            let _ = write!(sdp, "a=rtcp-fb:{VP8_PT} {feedback}\r\n");
+            let _ = write!(sdp, "a=rtcp-fb:{pt} {feedback}\r\n");
         }
         if rtx {
             let _ = write!(
                 sdp,
-                "a=rtpmap:{VP8_RTX_PT} rtx/90000\r\na=fmtp:{VP8_RTX_PT} apt={VP8_PT}\r\n"
+                "a=rtpmap:{rtx_pt} rtx/90000\r\na=fmtp:{rtx_pt} apt={pt}\r\n"
             );
         }
         if video.ssrcs.len() > 1 {
@@ -544,6 +559,7 @@ mod tests {
             video: Some(VideoSource {
                 ssrcs: vec![21, 22, 23],
                 rtx_ssrcs: vec![31, 32, 33],
+                codec: VideoCodec::Vp8,
             }),
         };
         let sdp = publisher_offer(&request, 7).unwrap();
@@ -555,7 +571,10 @@ mod tests {
         assert_eq!(parsed.sections.len(), 2);
         assert_eq!(parsed.sections[0].ssrcs, vec![11]);
         assert_eq!(parsed.sections[1].ssrcs, vec![21, 22, 23, 31, 32, 33]);
-        assert_eq!(parsed.sections[1].rtx_payload_type(), Some(VP8_RTX_PT));
+        assert_eq!(
+            parsed.sections[1].rtx_payload_type(),
+            Some(super::super::VP8_RTX_PT)
+        );
         assert_eq!(
             parsed.sections[0].extmaps[0],
             (AUDIO_LEVEL_ID, AUDIO_LEVEL_URI.into())
@@ -567,6 +586,33 @@ mod tests {
             ..request
         };
         assert!(publisher_offer(&nothing, 7).is_err());
+    }
+
+    #[test]
+    fn an_h264_camera_offers_constrained_baseline_mode_1() {
+        let request = JoinRequest {
+            endpoint_id: "abcd0001".into(),
+            transport: local(),
+            audio_ssrc: None,
+            video: Some(VideoSource {
+                ssrcs: vec![21, 22],
+                rtx_ssrcs: vec![31, 32],
+                codec: VideoCodec::H264,
+            }),
+        };
+        let sdp = publisher_offer(&request, 7).unwrap();
+        assert!(
+            sdp.contains("m=video 9 UDP/TLS/RTP/SAVPF 107 99\r\n"),
+            "{sdp}"
+        );
+        assert!(sdp.contains("a=rtpmap:107 H264/90000\r\n"));
+        assert!(sdp.contains(
+            "a=fmtp:107 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n"
+        ));
+        assert!(sdp.contains("a=fmtp:99 apt=107\r\n"));
+        assert!(!sdp.contains("VP8"));
+        let parsed = Description::parse(&sdp);
+        assert_eq!(parsed.sections[0].rtx_payload_type(), Some(99));
     }
 
     #[test]
