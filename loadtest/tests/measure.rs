@@ -9,7 +9,7 @@ use relais_loadtest::measure::{
     cpu_per_packet, evaluate, parse_stat_cpu, parse_status_rss_bytes, prometheus_counter_sum,
     Bound, Disposition, ExpectedStreams, HeightView, LayerSwitch, LossyCriteria, MeasureConfig,
     NtpEpoch, ProcParseError, ProcessSample, ReceivedPacket, ReceivedStream, ReceiverMeasurements,
-    RunMeasurements, StreamKind, TimeSeries, SEQUENCE_WINDOW,
+    RunMeasurements, StreamKind, TimeSeries, SEQUENCE_WINDOW, SWITCH_GRACE,
 };
 use relais_loadtest::scenario::PassSection;
 
@@ -408,11 +408,36 @@ fn time_at_each_height_and_at_the_view_height_follow_a_scripted_sequence() {
     assert_eq!(stats.keyframes, 5);
     // 180: 1..4.5 s and 8..10 s; 720: 4.5..8 s.
     assert_eq!(stream.time_at_height(), [(180, ms(5500)), (720, ms(3500))]);
-    // Off the view's height: 4..4.5 s (waiting for the 720 keyframe) and 7.9..8 s.
-    assert_eq!(stats.time_off_view_height, ms(600));
+    // Switching, not off: 4..4.5 s (waiting for the 720 keyframe) and 7.9..8 s.
+    assert_eq!(stats.time_switching, ms(600));
+    assert_eq!(stats.time_off_view_height, Duration::ZERO);
     assert_eq!(stats.time_at_view_height, ms(8400));
-    let pct = stats.at_view_height_pct().unwrap();
-    assert!((pct - 8400.0 * 100.0 / 9000.0).abs() < 1e-9, "{pct}");
+    assert_eq!(stats.at_view_height_pct(), Some(100.0));
+    assert_eq!(stats.view_switches, 2);
+    assert_eq!(stats.view_switch_delay_max, ms(500));
+    assert_eq!(stats.view_switch_delay_mean(), Some(ms(300)));
+}
+
+#[test]
+fn a_stream_that_stays_at_the_wrong_height_is_off_its_view_height() {
+    let mut stream = ReceivedStream::new(StreamKind::Video, MeasureConfig::default());
+    stream.on_packet(&keyframe(0, 0, 360));
+    // The view asks for 720 at 1 s, but 360 keyframes keep coming: no switch arrives. The
+    // first SWITCH_GRACE is the switch under way, the rest is off.
+    stream.set_target_height(ms(1000), Some(720));
+    stream.on_packet(&keyframe(1, 2000, 360));
+    stream.finish(ms(5000));
+    let stats = stream.stats();
+    assert_eq!(stats.time_switching, SWITCH_GRACE);
+    assert_eq!(stats.time_off_view_height, ms(4000) - SWITCH_GRACE);
+    assert_eq!(stats.view_switches, 0);
+    // A stream shown at another height than asked without a view change is off.
+    let mut wrong = ReceivedStream::new(StreamKind::Video, MeasureConfig::default());
+    wrong.set_target_height(ms(0), Some(180));
+    wrong.on_packet(&keyframe(0, 0, 360));
+    wrong.finish(ms(1000));
+    assert_eq!(wrong.stats().time_off_view_height, ms(1000));
+    assert_eq!(wrong.stats().at_view_height_pct(), Some(0.0));
 }
 
 #[test]

@@ -39,5 +39,5 @@ pub use sequence::SEQUENCE_WINDOW;
 pub use series::{TimeBucket, TimeSeries};
 pub use stream::{
     Disposition, LayerSwitch, MeasureConfig, PacketOutcome, ReceivedPacket, ReceivedStream,
-    StreamKind, StreamStats,
+    StreamKind, StreamStats, SWITCH_GRACE,
 };

@@ -13,6 +13,11 @@ use super::sequence::{SeqEvent, SequenceWindow};
 /// useful.
 const MAX_RECORDED_SWITCHES: usize = 256;
 
+/// How long after a view change a stream may show the old height before it counts as off
+/// its view height: the keyframe request, the sender's keyframe (rate-limited to one per
+/// 500 ms) and its way through the node fit well within it.
+pub const SWITCH_GRACE: Duration = Duration::from_secs(2);
+
 /// Audio or video: video streams also track frames, freezes and layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -159,9 +164,23 @@ pub struct StreamStats {
     /// (see [`ReceivedStream::set_target_height`]).
     #[serde(serialize_with = "super::latency::serialize_duration_ms")]
     pub time_at_view_height: Duration,
-    /// Time after `measure_from` it showed another height while the view asked for one.
+    /// Time after `measure_from` it showed another height while the view asked for one and
+    /// no switch to it was under way.
     #[serde(serialize_with = "super::latency::serialize_duration_ms")]
     pub time_off_view_height: Duration,
+    /// Time after `measure_from` between a view change that asked for another height and
+    /// the first keyframe at that height (the switch under way), at most [`SWITCH_GRACE`]
+    /// per change.
+    #[serde(serialize_with = "super::latency::serialize_duration_ms")]
+    pub time_switching: Duration,
+    /// View changes answered by a keyframe at the asked height.
+    pub view_switches: u64,
+    /// Their delays (view change to the keyframe's arrival), summed.
+    #[serde(serialize_with = "super::latency::serialize_duration_ms")]
+    pub view_switch_delay_total: Duration,
+    /// The longest of them.
+    #[serde(serialize_with = "super::latency::serialize_duration_ms")]
+    pub view_switch_delay_max: Duration,
 }
 
 impl StreamStats {
@@ -185,10 +204,20 @@ impl StreamStats {
         self.layer_switches += other.layer_switches;
         self.time_at_view_height += other.time_at_view_height;
         self.time_off_view_height += other.time_off_view_height;
+        self.time_switching += other.time_switching;
+        self.view_switches += other.view_switches;
+        self.view_switch_delay_total += other.view_switch_delay_total;
+        self.view_switch_delay_max = self.view_switch_delay_max.max(other.view_switch_delay_max);
     }
 
-    /// Share of the time with a known view height that the stream showed it, percent;
-    /// `None` when no such time was measured.
+    /// Mean delay from a view change to the first keyframe at the asked height.
+    pub fn view_switch_delay_mean(&self) -> Option<Duration> {
+        let count = u32::try_from(self.view_switches).ok().filter(|&n| n > 0)?;
+        Some(self.view_switch_delay_total / count)
+    }
+
+    /// Share of the settled time (a view height known, no switch under way) that the
+    /// stream showed the asked height, percent; `None` when no such time was measured.
     pub fn at_view_height_pct(&self) -> Option<f64> {
         let total = self.time_at_view_height + self.time_off_view_height;
         (!total.is_zero())
@@ -279,6 +308,9 @@ pub struct ReceivedStream {
     switches: Vec<LayerSwitch>,
     /// The height the receiver's view asks this stream for, if known.
     target_height: Option<u32>,
+    /// When the view last asked for a height the stream did not show: a switch is under
+    /// way until a keyframe at that height arrives.
+    switch_asked_at: Option<Duration>,
     /// Start of the interval in which height and target have been what they are; `None`
     /// while the height is unknown or the stream is paused.
     height_since: Option<Duration>,
@@ -304,17 +336,24 @@ impl ReceivedStream {
             current_height: None,
             switches: Vec::new(),
             target_height: None,
+            switch_asked_at: None,
             height_since: None,
             time_at_height: Vec::new(),
         }
     }
 
     /// The receiver's view asks for `height` of this stream from `at` on (`None`: it asks
-    /// for nothing in particular). Time at and off that height is measured from here.
+    /// for nothing in particular). Time at and off that height is measured from here; if
+    /// the stream shows another height, a switch is under way until a keyframe at `height`
+    /// arrives (its delay is measured, the time until then is neither at nor off).
     pub fn set_target_height(&mut self, at: Duration, height: Option<u32>) {
         if self.target_height != height {
             self.account_height(at);
             self.target_height = height;
+            self.switch_asked_at = match (self.current_height, height) {
+                (Some(current), Some(asked)) if current != asked => Some(at),
+                _ => None,
+            };
         }
     }
 
@@ -345,7 +384,16 @@ impl ReceivedStream {
         }
         match self.target_height {
             Some(target) if target == height => self.stats.time_at_view_height += elapsed,
-            Some(_) => self.stats.time_off_view_height += elapsed,
+            Some(_) => {
+                // Within the grace after the view change the switch is under way; after it,
+                // the stream is off its height.
+                let grace_end = self
+                    .switch_asked_at
+                    .map_or(from, |asked| asked + SWITCH_GRACE);
+                let switching = grace_end.saturating_sub(from).min(elapsed);
+                self.stats.time_switching += switching;
+                self.stats.time_off_view_height += elapsed - switching;
+            }
             None => {}
         }
     }
@@ -481,6 +529,14 @@ impl ReceivedStream {
         if self.height_since.is_none() {
             self.height_since = Some(packet.arrival);
         }
+        if self.target_height == Some(height) {
+            if let Some(asked) = self.switch_asked_at.take() {
+                let delay = packet.arrival.saturating_sub(asked);
+                self.stats.view_switches += 1;
+                self.stats.view_switch_delay_total += delay;
+                self.stats.view_switch_delay_max = self.stats.view_switch_delay_max.max(delay);
+            }
+        }
         if let Some(previous) = self.current_height.replace(height) {
             if previous != height {
                 self.stats.layer_switches += 1;
@@ -516,6 +572,8 @@ impl ReceivedStream {
         self.frames.last_completion = None;
         self.account_height(self.last_arrival);
         self.height_since = None;
+        // A switch the view asked for before the pause is not timed across it.
+        self.switch_asked_at = None;
     }
 
     /// The stream's counters so far.

@@ -91,6 +91,16 @@ pub struct ReceiveTotals {
     /// asks for (on stage, thumbnails), percent; `None` when not measured.
     #[serde(default)]
     pub at_view_height_pct: Option<f64>,
+    /// View changes answered by a keyframe at the asked height (layer switches the view
+    /// asked for), all receivers.
+    #[serde(default)]
+    pub view_switches: u64,
+    /// Mean delay from a view change to the first keyframe at the asked height, ms.
+    #[serde(default)]
+    pub view_switch_ms_mean: Option<f64>,
+    /// Longest such delay, ms.
+    #[serde(default)]
+    pub view_switch_ms_max: Option<f64>,
     /// Receivers whose view heights were measured.
     #[serde(default)]
     pub receivers_with_view_heights: u32,

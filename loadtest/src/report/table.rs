@@ -171,6 +171,13 @@ pub(crate) fn summary_rows(reports: &[RunReport]) -> Vec<Row> {
             .at_view_height_pct
             .map_or_else(Cell::missing, |pct| fixed(pct, 1))
     }));
+    rows.push(figure("view switch ms mean / max", &|r| match (
+        r.receive.view_switch_ms_mean,
+        r.receive.view_switch_ms_max,
+    ) {
+        (Some(mean), Some(max)) => Cell::value(format!("{mean:.0} / {max:.0}")),
+        _ => Cell::missing(),
+    }));
     rows.push(figure("receivers at view heights", &|r| {
         if r.receive.receivers_with_view_heights == 0 {
             return Cell::missing();

@@ -1,6 +1,7 @@
 //! The media side of a run: the [`Application`] that makes every simulated participant send
-//! what the scenario says (Opus with DTX and speaker turns, VP8 simulcast), answer the node's
-//! keyframe requests and NACKs, and measure what it receives.
+//! what the scenario says (Opus with DTX and speaker turns, VP8 or H264 simulcast), answer the
+//! node's keyframe requests and NACKs, and measure what it receives (including, from the
+//! decrypted first packet of each video frame, keyframe heights against the receiver's view).
 //!
 //! One [`MeetingApp`] serves all participants of a driver thread. Its sources sit in one
 //! binary heap of due times, so a wake-up costs a heap operation per packet, not a scan.
@@ -151,6 +152,8 @@ pub struct MeetingApp {
     current_second: u64,
     second: SecondFigures,
     seconds: Vec<(u64, SecondFigures)>,
+    /// Whether decrypted video packets are read for keyframes and heights.
+    read_frame_starts: bool,
 }
 
 impl MeetingApp {
@@ -180,7 +183,15 @@ impl MeetingApp {
             current_second: 0,
             second: SecondFigures::default(),
             seconds: Vec::new(),
+            read_frame_starts: true,
         }
+    }
+
+    /// Whether decrypted video packets are read for keyframes and their heights (on by
+    /// default). Off, only the sampled packets would be read, which measures heights from
+    /// a random few keyframes: misleading, so nothing is read.
+    pub fn set_read_frame_starts(&mut self, read: bool) {
+        self.read_frame_starts = read;
     }
 
     /// Adds a participant; its media starts once its transport is connected.
@@ -559,7 +570,7 @@ impl Application for MeetingApp {
         // A decrypted video packet that starts a frame tells keyframe and resolution (the
         // participant decrypts the first packet of every frame).
         let frame_start = payload
-            .filter(|_| owner.kind == StreamKind::Video)
+            .filter(|_| self.read_frame_starts && owner.kind == StreamKind::Video)
             .and_then(|p| inspect::frame_start(self.format.video_codec, p));
         let received = ReceivedPacket {
             sequence_number,

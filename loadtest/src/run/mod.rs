@@ -321,6 +321,11 @@ fn media_for(
         let seed = derive_seed(scenario.seed, who.index, 2);
         Some(match replay {
             None => Camera::Synthetic(VideoSource::new(config, seed, start)?),
+            Some(_) if config.codec != VideoCodec::Vp8 => {
+                return Err(RunError::Local(
+                    "--replay replays VP8 captures only; the scenario's codec is not VP8".into(),
+                ))
+            }
             Some(capture) => {
                 // Video only: the scenario's speaker schedule keeps driving the audio.
                 let replay_config = ReplayConfig::from_media(None, Some(&config));
@@ -514,7 +519,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         impairment_delay,
         ..MeasureConfig::default()
     };
-    let app = MeetingApp::new(
+    let mut app = MeetingApp::new(
         start,
         epoch,
         format,
@@ -522,6 +527,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         SpeakerSchedule::from_scenario(&scenario),
         measure,
     );
+    app.set_read_frame_starts(options.measure_layers);
     let driver = Driver::new(app);
     let timer_loop = tokio::task::spawn_local({
         let driver = driver.clone();
@@ -861,6 +867,13 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         layer_switches: total.layer_switches,
         time_at_height_ms: run_measurements.time_at_height_ms(),
         at_view_height_pct: run_measurements.video.at_view_height_pct(),
+        view_switches: run_measurements.video.view_switches,
+        view_switch_ms_mean: run_measurements
+            .video
+            .view_switch_delay_mean()
+            .map(|d| d.as_secs_f64() * 1000.0),
+        view_switch_ms_max: (run_measurements.video.view_switches > 0)
+            .then(|| run_measurements.video.view_switch_delay_max.as_secs_f64() * 1000.0),
         receivers_with_view_heights: run_measurements.view_heights().0,
         receivers_at_view_heights: run_measurements.view_heights().1,
     };
