@@ -873,7 +873,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
             .view_switch_delay_mean()
             .map(|d| d.as_secs_f64() * 1000.0),
         view_switch_ms_max: (run_measurements.video.view_switches > 0)
-            .then(|| run_measurements.video.view_switch_delay_max.as_secs_f64() * 1000.0),
+            .then_some(run_measurements.video.view_switch_delay_max.as_secs_f64() * 1000.0),
         receivers_with_view_heights: run_measurements.view_heights().0,
         receivers_at_view_heights: run_measurements.view_heights().1,
     };
