@@ -410,8 +410,21 @@ impl MeetingApp {
         stage_height: u32,
         other_height: u32,
     ) {
-        let at = now.saturating_duration_since(self.start);
         let on_stage = stage_source.and_then(|name| self.video_sources.get(name).copied());
+        self.set_view_heights_by_ssrc(participant, now, on_stage, stage_height, other_height);
+    }
+
+    /// [`set_view_heights`](Self::set_view_heights) with the on-stage camera named by the
+    /// SSRC `participant` receives it with (a Janus subscription's own SSRC).
+    pub fn set_view_heights_by_ssrc(
+        &mut self,
+        participant: ParticipantId,
+        now: Instant,
+        on_stage: Option<u32>,
+        stage_height: u32,
+        other_height: u32,
+    ) {
+        let at = now.saturating_duration_since(self.start);
         if let Some(member) = self.members.get_mut(&participant) {
             member.measurements.set_view(
                 at,

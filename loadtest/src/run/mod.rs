@@ -1307,6 +1307,26 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
     }
     let mut subscribed: Vec<SubscribedStream> = Vec::new();
     let mut next_check = Instant::now() + JANUS_VIEW_INTERVAL;
+    let (stage_height, thumbnail_height) = view_layer_heights(scenario);
+    // The receiver's streams are measured against its view: the stage camera is the
+    // subscription's stream of the staged publisher.
+    let measure_view = |subscribed: &[SubscribedStream], stage: Option<&str>| {
+        let on_stage = stage.and_then(|endpoint| {
+            subscribed
+                .iter()
+                .find(|s| s.kind == JanusKind::Video && s.endpoint_id == endpoint)
+                .and_then(|s| s.ssrc)
+        });
+        let _ = driver.with(|app, out| {
+            app.set_view_heights_by_ssrc(
+                receive_id,
+                out.now(),
+                on_stage,
+                stage_height,
+                thumbnail_height,
+            );
+        });
+    };
     loop {
         match channel
             .next_event_until(tokio::time::Instant::from_std(next_check))
@@ -1337,6 +1357,7 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
                 if channel.set_view(&view_of(stage.as_deref())).await.is_err() {
                     break;
                 }
+                measure_view(&subscribed, stage.as_deref());
             }
         }
         // The subscription changed (a view change, a publisher came or went): the receiver's
@@ -1348,6 +1369,7 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
             }
             let owners = subscription_owners(&subscribed);
             let _ = driver.with(|app, _| app.set_receiver_streams(receive_id, owners));
+            measure_view(&subscribed, stage.as_deref());
         }
     }
 }
