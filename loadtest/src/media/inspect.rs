@@ -4,7 +4,7 @@
 //! forwards it, so layer switches can be counted without decoding anything.
 //!
 //! Descriptors are parsed with `relais_rtp`'s codec parsers (the node's own), the SPS with
-//! [`parse_sps_dimensions`](super::h264::parse_sps_dimensions).
+//! [`parse_sps_dimensions`].
 
 use relais_rtp::codec::{h264, vp8};
 
