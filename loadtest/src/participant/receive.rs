@@ -278,4 +278,22 @@ mod tests {
         assert_eq!(blocks[0].last_sequence_number, (1 << 16) | 20);
         assert_eq!(blocks[0].fraction_lost, (9 * 256 / 11) as u8);
     }
+
+    #[test]
+    fn only_the_first_packet_with_a_newer_timestamp_starts_a_frame() {
+        let t0 = Instant::now();
+        let mut streams = ReceiveStreams::new(t0, Duration::from_millis(20));
+        let mut starts = |seq: u16, ts: u32| streams.on_packet(t0, 5, seq, ts, 90_000, true).1;
+        assert!(starts(10, u32::MAX - 3000), "a stream's first packet");
+        assert!(!starts(11, u32::MAX - 3000), "same frame");
+        assert!(starts(13, 2), "newer across the wrap (packet 12 lost)");
+        assert!(
+            !starts(12, u32::MAX - 3000),
+            "a late packet of an older frame"
+        );
+        assert!(!starts(14, 2));
+        assert!(starts(15, 3002));
+        // Streams are independent.
+        assert!(streams.on_packet(t0, 6, 1, 3002, 90_000, true).1);
+    }
 }
