@@ -5,10 +5,11 @@
 //! shell around it.
 //!
 //! - [`scenario`]: the scenario files (`loadtest/scenarios/`, or any file) and their model.
-//! - [`media`]: what participants send — Opus with DTX and scripted speaker turns, VP8 simulcast
-//!   frames packetised with the header extensions a browser sends.
-//! - [`measure`]: what receivers observe — loss, latency, freezes, layer switches — and the
-//!   scenario's pass criteria.
+//! - [`media`]: what participants send — Opus with DTX and scripted speaker turns, VP8 or
+//!   H264 simulcast frames packetised with the header extensions a browser sends — and how a
+//!   receiver reads a decrypted frame start (keyframe, resolution).
+//! - [`measure`]: what receivers observe — loss, latency, freezes, layer switches, heights
+//!   against the view — and the scenario's pass criteria.
 //! - [`impair`]: the userspace impairment layer (loss, delay, jitter, reordering, duplication,
 //!   rate cap) between participants and the node.
 //! - [`participant`]: one simulated WebRTC endpoint (ICE, DTLS, SRTP, RTCP feedback) and the

@@ -161,6 +161,10 @@ struct Cli {
     /// No progress lines.
     #[arg(long, short)]
     quiet: bool,
+    /// Receivers do not decrypt the first packet of each video frame, so layer switches
+    /// and heights go unmeasured: the leanest load generator (see the README's figures).
+    #[arg(long)]
+    no_layer_measure: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -314,6 +318,7 @@ fn main() -> anyhow::Result<()> {
                     impairment_direction: cli.impair_direction.into(),
                     impaired_participants: cli.impair_participants,
                     sender_estimate: !cli.fixed_layers,
+                    measure_layers: !cli.no_layer_measure,
                 };
                 (node, options)
             }
@@ -334,6 +339,7 @@ fn main() -> anyhow::Result<()> {
                     impairment_direction: cli.impair_direction.into(),
                     impaired_participants: cli.impair_participants,
                     sender_estimate: !cli.fixed_layers,
+                    measure_layers: !cli.no_layer_measure,
                 },
             ),
             (Some(private_api), None) => (
@@ -354,6 +360,7 @@ fn main() -> anyhow::Result<()> {
                     impairment_direction: cli.impair_direction.into(),
                     impaired_participants: cli.impair_participants,
                     sender_estimate: !cli.fixed_layers,
+                    measure_layers: !cli.no_layer_measure,
                 },
             ),
             (None, None) => {
@@ -374,6 +381,7 @@ fn main() -> anyhow::Result<()> {
                     impairment_direction: cli.impair_direction.into(),
                     impaired_participants: cli.impair_participants,
                     sender_estimate: !cli.fixed_layers,
+                    measure_layers: !cli.no_layer_measure,
                 };
                 (Some(node), options)
             }

@@ -32,6 +32,10 @@ pub const SHIPPED: &[ShippedScenario] = &[
         toml: include_str!("../scenarios/small.toml"),
     },
     ShippedScenario {
+        name: "small-h264",
+        toml: include_str!("../scenarios/small-h264.toml"),
+    },
+    ShippedScenario {
         name: "lecture",
         toml: include_str!("../scenarios/lecture.toml"),
     },

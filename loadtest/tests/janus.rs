@@ -388,6 +388,7 @@ async fn scenario(url: &str) {
             video: (index < 2).then(|| VideoSource {
                 ssrcs: VIDEO_SSRCS[index].to_vec(),
                 rtx_ssrcs: RTX_SSRCS[index].to_vec(),
+                codec: relais_loadtest::media::VideoCodec::Vp8,
             }),
         };
         let joined = target.join(&request).await.unwrap();

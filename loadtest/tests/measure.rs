@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use proptest::prelude::*;
 use relais_loadtest::measure::{
     cpu_per_packet, evaluate, parse_stat_cpu, parse_status_rss_bytes, prometheus_counter_sum,
-    Bound, Disposition, ExpectedStreams, LayerSwitch, LossyCriteria, MeasureConfig, NtpEpoch,
-    ProcParseError, ProcessSample, ReceivedPacket, ReceivedStream, ReceiverMeasurements,
-    RunMeasurements, StreamKind, TimeSeries, SEQUENCE_WINDOW,
+    Bound, Disposition, ExpectedStreams, HeightView, LayerSwitch, LossyCriteria, MeasureConfig,
+    NtpEpoch, ProcParseError, ProcessSample, ReceivedPacket, ReceivedStream, ReceiverMeasurements,
+    RunMeasurements, StreamKind, TimeSeries, SEQUENCE_WINDOW, SWITCH_GRACE,
 };
 use relais_loadtest::scenario::PassSection;
 
@@ -368,6 +368,108 @@ fn layer_switches_follow_keyframe_heights() {
             },
         ]
     );
+}
+
+/// A keyframe of `height` at `t_ms`, sequence number `seq`.
+fn keyframe(seq: u16, t_ms: u64, height: u32) -> ReceivedPacket {
+    ReceivedPacket {
+        keyframe_start: true,
+        keyframe_height: Some(height),
+        marker: true,
+        rtp_timestamp: t_ms as u32 * 90,
+        ..packet(seq, t_ms)
+    }
+}
+
+#[test]
+fn time_at_each_height_and_at_the_view_height_follow_a_scripted_sequence() {
+    // Measured from 1 s; the view asks for 180 until it puts the stream on stage at 4 s.
+    let config = MeasureConfig {
+        measure_from: ms(1000),
+        ..MeasureConfig::default()
+    };
+    let mut stream = ReceivedStream::new(StreamKind::Video, config);
+    stream.set_target_height(ms(0), Some(180));
+    // 180 from 0 s, still 180 at 2 s (no switch), 720 at 4.5 s (the keyframe after the
+    // view change), 180 again at 8 s (the view changed back at 7.9 s), stream ends at 10 s.
+    let script = [(0, 180), (2000, 180), (4500, 720), (6000, 720), (8000, 180)];
+    for (seq, &(t, height)) in script.iter().enumerate() {
+        if t == 4500 {
+            stream.set_target_height(ms(4000), Some(720));
+        }
+        if t == 8000 {
+            stream.set_target_height(ms(7900), Some(180));
+        }
+        stream.on_packet(&keyframe(seq as u16, t, height));
+    }
+    stream.finish(ms(10_000));
+    let stats = stream.stats();
+    assert_eq!(stats.layer_switches, 2);
+    assert_eq!(stats.keyframes, 5);
+    // 180: 1..4.5 s and 8..10 s; 720: 4.5..8 s.
+    assert_eq!(stream.time_at_height(), [(180, ms(5500)), (720, ms(3500))]);
+    // Switching, not off: 4..4.5 s (waiting for the 720 keyframe) and 7.9..8 s.
+    assert_eq!(stats.time_switching, ms(600));
+    assert_eq!(stats.time_off_view_height, Duration::ZERO);
+    assert_eq!(stats.time_at_view_height, ms(8400));
+    assert_eq!(stats.at_view_height_pct(), Some(100.0));
+    assert_eq!(stats.view_switches, 2);
+    assert_eq!(stats.view_switch_delay_max, ms(500));
+    assert_eq!(stats.view_switch_delay_mean(), Some(ms(300)));
+}
+
+#[test]
+fn a_stream_that_stays_at_the_wrong_height_is_off_its_view_height() {
+    let mut stream = ReceivedStream::new(StreamKind::Video, MeasureConfig::default());
+    stream.on_packet(&keyframe(0, 0, 360));
+    // The view asks for 720 at 1 s, but 360 keyframes keep coming: no switch arrives. The
+    // first SWITCH_GRACE is the switch under way, the rest is off.
+    stream.set_target_height(ms(1000), Some(720));
+    stream.on_packet(&keyframe(1, 2000, 360));
+    stream.finish(ms(5000));
+    let stats = stream.stats();
+    assert_eq!(stats.time_switching, SWITCH_GRACE);
+    assert_eq!(stats.time_off_view_height, ms(4000) - SWITCH_GRACE);
+    assert_eq!(stats.view_switches, 0);
+    // A stream shown at another height than asked without a view change is off.
+    let mut wrong = ReceivedStream::new(StreamKind::Video, MeasureConfig::default());
+    wrong.set_target_height(ms(0), Some(180));
+    wrong.on_packet(&keyframe(0, 0, 360));
+    wrong.finish(ms(1000));
+    assert_eq!(wrong.stats().time_off_view_height, ms(1000));
+    assert_eq!(wrong.stats().at_view_height_pct(), Some(0.0));
+}
+
+#[test]
+fn a_receiver_view_sets_each_stream_target_and_reports_heights() {
+    let config = MeasureConfig::default();
+    let mut receiver = ReceiverMeasurements::new(config, Duration::from_secs(1));
+    // Stream 1 is on stage at 720, stream 2 a thumbnail at 180; stream 2 shows 360.
+    receiver.set_view(
+        ms(0),
+        HeightView {
+            on_stage: Some(1),
+            on_stage_height: 720,
+            other_height: 180,
+        },
+    );
+    receiver.on_packet(1, StreamKind::Video, &keyframe(0, 0, 720));
+    receiver.on_packet(2, StreamKind::Video, &keyframe(0, 0, 360));
+    assert_eq!(receiver.stream(1).unwrap().target_height(), Some(720));
+    assert_eq!(receiver.stream(2).unwrap().target_height(), Some(180));
+    receiver.finish(ms(1000));
+    let report = receiver.report(0, ExpectedStreams::default());
+    assert_eq!(report.at_view_height_pct, Some(50.0));
+    assert_eq!(report.got_view_heights, Some(false));
+    assert_eq!(report.time_at_height_ms.get(&720), Some(&1000.0));
+    assert_eq!(report.time_at_height_ms.get(&360), Some(&1000.0));
+    // Without a view nothing is judged.
+    let mut plain = ReceiverMeasurements::new(config, Duration::from_secs(1));
+    plain.on_packet(1, StreamKind::Video, &keyframe(0, 0, 720));
+    plain.finish(ms(1000));
+    let report = plain.report(0, ExpectedStreams::default());
+    assert_eq!(report.at_view_height_pct, None);
+    assert_eq!(report.got_view_heights, None);
 }
 
 /// Feeds `receiver` a stream of `kind` on `ssrc` from `from_ms` to `to_ms`, one completed

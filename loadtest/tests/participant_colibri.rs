@@ -265,6 +265,7 @@ async fn scenario(node: &LocalNode) {
             video: (index == 0).then(|| VideoSource {
                 ssrcs: VIDEO_SSRCS.to_vec(),
                 rtx_ssrcs: RTX_SSRCS.to_vec(),
+                codec: relais_loadtest::media::VideoCodec::Vp8,
             }),
         };
         let joined = target.join(&request).await.unwrap();

@@ -71,6 +71,15 @@ fn report(target: &str, scale: f64, lossy: bool) -> RunReport {
             streams_received_pct: 100.0,
             longest_freeze_ms: 180.0,
             frames: 36_000,
+            layer_switches: 40,
+            time_at_height_ms: [(180, 500_000.0), (720, 125_500.0)].into_iter().collect(),
+            // Janus (the lossy run here) has no view target.
+            at_view_height_pct: (!lossy).then_some(99.25),
+            view_switches: if lossy { 0 } else { 38 },
+            view_switch_ms_mean: (!lossy).then_some(81.4),
+            view_switch_ms_max: (!lossy).then_some(460.0),
+            receivers_with_view_heights: if lossy { 0 } else { 20 },
+            receivers_at_view_heights: if lossy { 0 } else { 19 },
         },
         load_generator: LoadGeneratorTotals {
             joined: 20,
@@ -81,6 +90,7 @@ fn report(target: &str, scale: f64, lossy: bool) -> RunReport {
             send_dropped: 0,
             srtp_verified: 10,
             srtp_verify_failed: 0,
+            frame_starts_decrypted: 33_000,
             cpu_s: 12.0,
             cpu_pct: 40.0,
         },
@@ -220,6 +230,24 @@ fn table_shows_each_run_in_a_column() {
     assert_eq!(table_row(&table, "latency p99 ms"), ["12.50", "37.50"]);
     assert_eq!(table_row(&table, "streams received %"), ["100.0", "100.0"]);
     assert_eq!(table_row(&table, "longest freeze ms"), ["180", "180"]);
+    assert_eq!(table_row(&table, "layer switches"), ["40", "40"]);
+    assert_eq!(
+        table_row(&table, "stream s at height"),
+        ["180p 500, 720p 126", "180p 500, 720p 126"]
+    );
+    assert_eq!(table_row(&table, "at view height %"), ["99.2", "—"]);
+    assert_eq!(
+        table_row(&table, "view switch ms mean / max"),
+        ["81 / 460", "—"]
+    );
+    assert_eq!(
+        table_row(&table, "receivers at view heights"),
+        ["19/20", "—"]
+    );
+    assert_eq!(
+        table_row(&table, "frame starts decrypted"),
+        ["33000", "33000"]
+    );
     assert_eq!(table_row(&table, "node CPU %"), ["20.0", "60.0"]);
     assert_eq!(table_row(&table, "node CPU s"), ["6.00", "18.00"]);
     assert_eq!(table_row(&table, "node RSS max MiB"), ["48.5", "145.5"]);

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use relais_bwe::twcc::TwccRecorder;
 use relais_bwe::BweConfig;
 use relais_loadtest::media::{
-    LayerSet, SimulcastAllocator, VideoConfig, VideoLayerConfig, VideoSource,
+    LayerSet, SimulcastAllocator, VideoCodec, VideoConfig, VideoLayerConfig, VideoSource,
 };
 use relais_loadtest::participant::{ProbePadding, SendEstimate, SendEstimateConfig};
 use relais_rtp::rtcp::{parse_typed, RtcpPacket};
@@ -81,6 +81,7 @@ fn camera() -> VideoSource {
         })
         .collect();
     let config = VideoConfig {
+        codec: VideoCodec::Vp8,
         payload_type: 96,
         keyframe_interval: Duration::from_secs(10),
         mtu_payload_bytes: 1160,

@@ -9,6 +9,7 @@
     reason = "tests: a panic is a test failure"
 )]
 
+use relais_loadtest::media::VideoCodec;
 use relais_loadtest::participant::{Candidate, LocalTransport};
 use relais_loadtest::run::node::LocalNode;
 use relais_loadtest::target::sdp::MediaKind;
@@ -41,6 +42,7 @@ fn publisher(endpoint_id: &str) -> JoinRequest {
         video: Some(VideoSource {
             ssrcs: vec![21, 22, 23],
             rtx_ssrcs: vec![31, 32, 33],
+            codec: VideoCodec::Vp8,
         }),
     }
 }

@@ -6,7 +6,8 @@
 //! and read counters, histograms and reports back. No clock, socket or thread lives here.
 //!
 //! - [`ReceivedStream`]: one received SSRC at one receiver — sequence unwrapping, loss and
-//!   recovery, latency samples, frames and freezes, layer switches, counters.
+//!   recovery, latency samples, frames and freezes, layer switches and time per keyframe
+//!   height (against the height the receiver's view asks for, [`HeightView`]), counters.
 //! - [`ReceiverMeasurements`]: every stream of one receiver, its latency histogram and its
 //!   [`TimeSeries`]; [`ReceiverReport`] is its serialisable summary.
 //! - [`RunMeasurements`]: every receiver of a run, merged, and the input to [`evaluate`], which
@@ -30,11 +31,13 @@ pub use process::{
     cpu_per_packet, parse_stat_cpu, parse_status_rss_bytes, prometheus_counter_sum, ProcParseError,
     ProcessSample,
 };
-pub use receiver::{ExpectedStreams, ReceiverMeasurements, ReceiverReport};
+pub use receiver::{
+    ExpectedStreams, HeightView, ReceiverMeasurements, ReceiverReport, VIEW_HEIGHT_OK_PCT,
+};
 pub use run::RunMeasurements;
 pub use sequence::SEQUENCE_WINDOW;
 pub use series::{TimeBucket, TimeSeries};
 pub use stream::{
     Disposition, LayerSwitch, MeasureConfig, PacketOutcome, ReceivedPacket, ReceivedStream,
-    StreamKind, StreamStats,
+    StreamKind, StreamStats, SWITCH_GRACE,
 };

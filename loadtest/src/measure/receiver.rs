@@ -1,7 +1,7 @@
 //! One receiver: all its streams, its latency histogram and its time series, and the report
 //! that summarises them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -22,11 +22,41 @@ pub struct ExpectedStreams {
     pub audio: u32,
 }
 
+/// Share of the measured time a receiver's video streams must show the heights its view
+/// asks for to count as having got them: a view change costs a keyframe round trip, so
+/// 100 % is out of reach.
+pub const VIEW_HEIGHT_OK_PCT: f64 = 90.0;
+
+/// The heights a receiver's view asks for: its on-stage camera at one height, every other
+/// camera at another (each already the height of the simulcast layer that fits the view's
+/// limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeightView {
+    /// The SSRC (as the receiver sees it) of the camera on stage, if any.
+    pub on_stage: Option<u32>,
+    /// The height asked of the camera on stage.
+    pub on_stage_height: u32,
+    /// The height asked of every other camera.
+    pub other_height: u32,
+}
+
+impl HeightView {
+    /// The height asked of the camera with SSRC `ssrc`.
+    pub fn height_for(&self, ssrc: u32) -> u32 {
+        if self.on_stage == Some(ssrc) {
+            self.on_stage_height
+        } else {
+            self.other_height
+        }
+    }
+}
+
 /// Everything one receiver observed.
 #[derive(Debug, Clone)]
 pub struct ReceiverMeasurements {
     config: MeasureConfig,
     streams: HashMap<u32, ReceivedStream>,
+    view: Option<HeightView>,
     latency: LatencyHistogram,
     series: TimeSeries,
 }
@@ -37,6 +67,7 @@ impl ReceiverMeasurements {
         Self {
             config,
             streams: HashMap::new(),
+            view: None,
             latency: LatencyHistogram::new(),
             series: TimeSeries::new(bucket),
         }
@@ -51,10 +82,17 @@ impl ReceiverMeasurements {
         packet: &ReceivedPacket,
     ) -> PacketOutcome {
         let config = self.config;
+        let view = self.view;
         let outcome = self
             .streams
             .entry(ssrc)
-            .or_insert_with(|| ReceivedStream::new(kind, config))
+            .or_insert_with(|| {
+                let mut stream = ReceivedStream::new(kind, config);
+                if let (StreamKind::Video, Some(view)) = (kind, view) {
+                    stream.set_target_height(packet.arrival, Some(view.height_for(ssrc)));
+                }
+                stream
+            })
             .on_packet(packet);
         if let Some(latency) = outcome.latency {
             self.latency.record(latency);
@@ -62,6 +100,17 @@ impl ReceiverMeasurements {
         self.series
             .record(packet.arrival, packet.payload_len, &outcome);
         outcome
+    }
+
+    /// The receiver's view asks for `view`'s heights from `at` on: every video stream's
+    /// target height follows (streams that appear later get theirs on their first packet).
+    pub fn set_view(&mut self, at: Duration, view: HeightView) {
+        self.view = Some(view);
+        for (ssrc, stream) in &mut self.streams {
+            if stream.kind() == StreamKind::Video {
+                stream.set_target_height(at, Some(view.height_for(*ssrc)));
+            }
+        }
     }
 
     /// Ends every video stream at `end` (see [`ReceivedStream::finish`]).
@@ -117,11 +166,19 @@ impl ReceiverMeasurements {
                 StreamKind::Video => {
                     report.video.add(&stats);
                     report.video_streams_received += u32::from(live);
+                    for &(height, time) in stream.time_at_height() {
+                        *report.time_at_height_ms.entry(height).or_default() +=
+                            time.as_secs_f64() * 1000.0;
+                    }
                 }
             }
         }
         report.got_every_stream = report.video_streams_received >= expected.video
             && report.audio_streams_received >= expected.audio;
+        report.at_view_height_pct = report.video.at_view_height_pct();
+        report.got_view_heights = report
+            .at_view_height_pct
+            .map(|pct| pct >= VIEW_HEIGHT_OK_PCT);
         report
     }
 }
@@ -145,6 +202,13 @@ pub struct ReceiverReport {
     pub got_every_stream: bool,
     /// Latency of first transmissions.
     pub latency: LatencySummary,
+    /// Time its video streams showed each height after ramp-up (summed over streams), ms.
+    pub time_at_height_ms: BTreeMap<u32, f64>,
+    /// Share of the time with a known view that its video streams showed the height the
+    /// view asks for, percent (`None`: no view, or no keyframe height seen).
+    pub at_view_height_pct: Option<f64>,
+    /// Whether that share reached [`VIEW_HEIGHT_OK_PCT`] (`None` when not measured).
+    pub got_view_heights: Option<bool>,
 }
 
 impl ReceiverReport {

@@ -1,6 +1,7 @@
 //! A whole run: every receiver's report, totals, the merged latency histogram and time
 //! series. This is what the pass criteria are evaluated on and what the JSON report holds.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -78,6 +79,28 @@ impl RunMeasurements {
     /// The highest residual loss of any receiver, percent.
     pub fn worst_residual_loss_pct(&self) -> f64 {
         self.worst(|total| total.residual_loss_pct())
+    }
+
+    /// Time video streams showed each keyframe height after ramp-up, all receivers, ms.
+    pub fn time_at_height_ms(&self) -> BTreeMap<u32, f64> {
+        let mut total = BTreeMap::new();
+        for receiver in &self.receivers {
+            for (&height, &ms) in &receiver.time_at_height_ms {
+                *total.entry(height).or_default() += ms;
+            }
+        }
+        total
+    }
+
+    /// How many receivers had their view heights measured, and how many of those got them
+    /// (see [`ReceiverReport::got_view_heights`]).
+    pub fn view_heights(&self) -> (u32, u32) {
+        self.receivers
+            .iter()
+            .filter_map(|r| r.got_view_heights)
+            .fold((0, 0), |(measured, got), ok| {
+                (measured + 1, got + u32::from(ok))
+            })
     }
 
     /// The longest freeze of any video stream.

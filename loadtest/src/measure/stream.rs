@@ -13,6 +13,11 @@ use super::sequence::{SeqEvent, SequenceWindow};
 /// useful.
 const MAX_RECORDED_SWITCHES: usize = 256;
 
+/// How long after a view change a stream may show the old height before it counts as off
+/// its view height: the keyframe request, the sender's keyframe (rate-limited to one per
+/// 500 ms) and its way through the node fit well within it.
+pub const SWITCH_GRACE: Duration = Duration::from_secs(2);
+
 /// Audio or video: video streams also track frames, freezes and layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,7 +76,8 @@ pub struct ReceivedPacket {
     pub retransmission: bool,
     /// Whether it is the first packet of a keyframe.
     pub keyframe_start: bool,
-    /// The keyframe's height in pixels, if the payload tells it (VP8 keyframe header).
+    /// The keyframe's height in pixels, if the payload tells it (VP8 keyframe header, H264
+    /// SPS).
     pub keyframe_height: Option<u32>,
 }
 
@@ -154,6 +160,27 @@ pub struct StreamStats {
     pub freezes: u64,
     /// Changes of keyframe height.
     pub layer_switches: u64,
+    /// Time after `measure_from` the stream showed the height the receiver's view asks for
+    /// (see [`ReceivedStream::set_target_height`]).
+    #[serde(serialize_with = "super::latency::serialize_duration_ms")]
+    pub time_at_view_height: Duration,
+    /// Time after `measure_from` it showed another height while the view asked for one and
+    /// no switch to it was under way.
+    #[serde(serialize_with = "super::latency::serialize_duration_ms")]
+    pub time_off_view_height: Duration,
+    /// Time after `measure_from` between a view change that asked for another height and
+    /// the first keyframe at that height (the switch under way), at most [`SWITCH_GRACE`]
+    /// per change.
+    #[serde(serialize_with = "super::latency::serialize_duration_ms")]
+    pub time_switching: Duration,
+    /// View changes answered by a keyframe at the asked height.
+    pub view_switches: u64,
+    /// Their delays (view change to the keyframe's arrival), summed.
+    #[serde(serialize_with = "super::latency::serialize_duration_ms")]
+    pub view_switch_delay_total: Duration,
+    /// The longest of them.
+    #[serde(serialize_with = "super::latency::serialize_duration_ms")]
+    pub view_switch_delay_max: Duration,
 }
 
 impl StreamStats {
@@ -175,6 +202,26 @@ impl StreamStats {
         self.longest_freeze = self.longest_freeze.max(other.longest_freeze);
         self.freezes += other.freezes;
         self.layer_switches += other.layer_switches;
+        self.time_at_view_height += other.time_at_view_height;
+        self.time_off_view_height += other.time_off_view_height;
+        self.time_switching += other.time_switching;
+        self.view_switches += other.view_switches;
+        self.view_switch_delay_total += other.view_switch_delay_total;
+        self.view_switch_delay_max = self.view_switch_delay_max.max(other.view_switch_delay_max);
+    }
+
+    /// Mean delay from a view change to the first keyframe at the asked height.
+    pub fn view_switch_delay_mean(&self) -> Option<Duration> {
+        let count = u32::try_from(self.view_switches).ok().filter(|&n| n > 0)?;
+        Some(self.view_switch_delay_total / count)
+    }
+
+    /// Share of the settled time (a view height known, no switch under way) that the
+    /// stream showed the asked height, percent; `None` when no such time was measured.
+    pub fn at_view_height_pct(&self) -> Option<f64> {
+        let total = self.time_at_view_height + self.time_off_view_height;
+        (!total.is_zero())
+            .then(|| 100.0 * self.time_at_view_height.as_secs_f64() / total.as_secs_f64())
     }
 
     /// Lost sequence numbers never filled.
@@ -259,6 +306,17 @@ pub struct ReceivedStream {
     last_frame_measured: Option<Duration>,
     current_height: Option<u32>,
     switches: Vec<LayerSwitch>,
+    /// The height the receiver's view asks this stream for, if known.
+    target_height: Option<u32>,
+    /// When the view last asked for a height the stream did not show: a switch is under
+    /// way until a keyframe at that height arrives.
+    switch_asked_at: Option<Duration>,
+    /// Start of the interval in which height and target have been what they are; `None`
+    /// while the height is unknown or the stream is paused.
+    height_since: Option<Duration>,
+    /// Time after `measure_from` spent at each height, in order of first appearance (a
+    /// handful of entries: one per simulcast layer).
+    time_at_height: Vec<(u32, Duration)>,
 }
 
 impl ReceivedStream {
@@ -277,6 +335,66 @@ impl ReceivedStream {
             last_frame_measured: None,
             current_height: None,
             switches: Vec::new(),
+            target_height: None,
+            switch_asked_at: None,
+            height_since: None,
+            time_at_height: Vec::new(),
+        }
+    }
+
+    /// The receiver's view asks for `height` of this stream from `at` on (`None`: it asks
+    /// for nothing in particular). Time at and off that height is measured from here; if
+    /// the stream shows another height, a switch is under way until a keyframe at `height`
+    /// arrives (its delay is measured, the time until then is neither at nor off).
+    pub fn set_target_height(&mut self, at: Duration, height: Option<u32>) {
+        if self.target_height != height {
+            self.account_height(at);
+            self.target_height = height;
+            self.switch_asked_at = match (self.current_height, height) {
+                (Some(current), Some(asked)) if current != asked => Some(at),
+                _ => None,
+            };
+        }
+    }
+
+    /// The height the view asks for, if set.
+    pub fn target_height(&self) -> Option<u32> {
+        self.target_height
+    }
+
+    /// Time spent at each height after `measure_from`, in order of first appearance.
+    pub fn time_at_height(&self) -> &[(u32, Duration)] {
+        &self.time_at_height
+    }
+
+    /// Accounts the interval since `height_since` to the current height (and to the view
+    /// target) and starts a new one at `now`.
+    fn account_height(&mut self, now: Duration) {
+        let (Some(height), Some(since)) = (self.current_height, self.height_since) else {
+            return;
+        };
+        self.height_since = Some(now.max(since));
+        let from = since.max(self.config.measure_from);
+        let Some(elapsed) = now.checked_sub(from).filter(|d| !d.is_zero()) else {
+            return;
+        };
+        match self.time_at_height.iter_mut().find(|(h, _)| *h == height) {
+            Some((_, total)) => *total += elapsed,
+            None => self.time_at_height.push((height, elapsed)),
+        }
+        match self.target_height {
+            Some(target) if target == height => self.stats.time_at_view_height += elapsed,
+            Some(_) => {
+                // Within the grace after the view change the switch is under way; after it,
+                // the stream is off its height.
+                let grace_end = self
+                    .switch_asked_at
+                    .map_or(from, |asked| asked + SWITCH_GRACE);
+                let switching = grace_end.saturating_sub(from).min(elapsed);
+                self.stats.time_switching += switching;
+                self.stats.time_off_view_height += elapsed - switching;
+            }
+            None => {}
         }
     }
 
@@ -407,6 +525,18 @@ impl ReceivedStream {
         let Some(height) = packet.keyframe_height else {
             return;
         };
+        self.account_height(packet.arrival);
+        if self.height_since.is_none() {
+            self.height_since = Some(packet.arrival);
+        }
+        if self.target_height == Some(height) {
+            if let Some(asked) = self.switch_asked_at.take() {
+                let delay = packet.arrival.saturating_sub(asked);
+                self.stats.view_switches += 1;
+                self.stats.view_switch_delay_total += delay;
+                self.stats.view_switch_delay_max = self.stats.view_switch_delay_max.max(delay);
+            }
+        }
         if let Some(previous) = self.current_height.replace(height) {
             if previous != height {
                 self.stats.layer_switches += 1;
@@ -428,6 +558,7 @@ impl ReceivedStream {
         if self.kind != StreamKind::Video {
             return;
         }
+        self.account_height(end);
         if let Some(previous) = self.frames.last_completion {
             if end > previous {
                 self.account_gap(previous, end);
@@ -439,6 +570,10 @@ impl ReceivedStream {
     /// allocation, e.g. last-N): the time until its next frame is not a freeze.
     pub fn pause(&mut self) {
         self.frames.last_completion = None;
+        self.account_height(self.last_arrival);
+        self.height_since = None;
+        // A switch the view asked for before the pause is not timed across it.
+        self.switch_asked_at = None;
     }
 
     /// The stream's counters so far.

@@ -4,7 +4,8 @@
 //! is a full-rate packet (`bitrate × ptime` bytes, voice flag set, level around -30 dBov);
 //! the first one after silence carries the marker bit (RFC 3551 talkspurt start). While
 //! silent, with DTX, the encoder sends one small comfort-noise packet when it enters
-//! silence and one every `dtx_interval` after (level 127, voice flag clear); without DTX
+//! silence and one every `dtx_interval` after (the room's background noise level, -90 dBov,
+//! voice flag clear); without DTX
 //! every silent frame is sent as a small packet. The RTP timestamp follows the frame clock,
 //! so it advances across DTX gaps as a receiver expects.
 
@@ -28,8 +29,11 @@ pub const COMFORT_NOISE_PAYLOAD_BYTES: u16 = 8;
 const SPEECH_LEVEL: u8 = 30;
 /// See [`SPEECH_LEVEL`].
 const SPEECH_LEVEL_SPREAD: u32 = 3;
-/// RFC 6464 level of silence.
-const SILENCE_LEVEL: u8 = 127;
+/// RFC 6464 level while silent: a microphone's background noise, as browsers report it
+/// during DTX. Not 127 (digital silence): level-based dominant-speaker detection (JVB's and
+/// relais's) learns each speaker's noise floor from these levels, and without one it takes
+/// the first speech for the floor and never sees that speaker as active.
+const SILENCE_LEVEL: u8 = 90;
 /// How late a frame may be polled and still be sent. An encoder whose thread stalls does
 /// not send a burst of stale frames afterwards; it drops them.
 const MAX_LATENESS: Duration = Duration::from_millis(200);

@@ -8,12 +8,15 @@
 //!   `concurrent_speakers` distinct participants speak at any time, in turns of random length.
 //! - [`AudioSource`]: one participant's Opus stream — full-rate packets while speaking,
 //!   comfort noise under DTX while silent, RFC 6464 levels, talkspurt markers.
-//! - [`VideoSource`]: one participant's VP8 simulcast — one RTP stream per layer, frames
-//!   sized from the layer's bitrate, periodic and requested keyframes, packetised as real
-//!   RFC 7741 payloads whose keyframes carry the VP8 keyframe header (so the node can read
-//!   the resolution), plus the browser-like policy that drops layers under a low estimate.
+//! - [`VideoSource`]: one participant's VP8 or H264 simulcast — one RTP stream per layer,
+//!   frames sized from the layer's bitrate, periodic and requested keyframes, packetised as
+//!   real RFC 7741 (VP8) or RFC 6184 mode 1 ([`h264`]) payloads whose keyframes carry the
+//!   resolution (VP8 keyframe header, H264 SPS), plus the browser-like policy that drops
+//!   layers under a low estimate.
 //! - [`SimulcastAllocator`]: that policy with libwebrtc's hysteresis, as a sender applies it
 //!   to its own bandwidth estimate.
+//! - [`inspect`]: the receive side's reading of a decrypted first packet of a frame —
+//!   keyframe or not, and a keyframe's resolution.
 //! - [`MediaPacket`]: what both sources emit. Its payload is a compact [`MediaPayload`] (a
 //!   short codec header plus a length of deterministic filler) rather than a heap buffer, so
 //!   producing, queueing and buffering packets for retransmission allocates nothing.
@@ -28,6 +31,8 @@
 //! or spawns.
 
 mod audio;
+pub mod h264;
+pub mod inspect;
 mod packet;
 mod retransmit;
 mod rtp_writer;
@@ -45,8 +50,8 @@ pub use rtp_writer::{
 pub use simulcast::{SimulcastAllocator, ENABLE_HYSTERESIS};
 pub use speakers::{SpeakerParams, SpeakerSchedule, SpeakerTurn};
 pub use video::{
-    layers_for_bitrate, KeyframeRequest, LayerSet, VideoConfig, VideoLayerConfig, VideoSource,
-    KEYFRAME_MIN_INTERVAL, MAX_LAYERS,
+    layers_for_bitrate, KeyframeRequest, LayerSet, VideoCodec, VideoConfig, VideoLayerConfig,
+    VideoSource, KEYFRAME_MIN_INTERVAL, MAX_LAYERS,
 };
 pub use vp8::{VP8_DESCRIPTOR_LEN, VP8_KEYFRAME_HEADER_LEN};
 
@@ -59,7 +64,7 @@ pub enum MediaError {
     #[error("invalid media configuration: {0}")]
     InvalidConfig(&'static str),
     /// The scenario names a codec these models do not produce.
-    #[error("codec {0:?} is not modelled (audio: opus, video: VP8)")]
+    #[error("codec {0:?} is not modelled (audio: opus, video: VP8, H264)")]
     UnsupportedCodec(String),
     /// The number of SSRCs given does not match the number of simulcast layers.
     #[error("{layers} simulcast layers but {ssrcs} SSRCs")]

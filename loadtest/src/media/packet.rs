@@ -6,9 +6,10 @@ use relais_rtp::extensions::AudioLevel;
 
 use super::MediaError;
 
-/// Longest codec header a [`MediaPayload`] holds inline: a VP8 descriptor and keyframe
-/// header (16 bytes) plus the 2-byte original sequence number of an RTX packet, rounded up.
-pub const MAX_PAYLOAD_PREFIX: usize = 20;
+/// Longest codec header a [`MediaPayload`] holds inline: an H264 STAP-A with SPS and PPS
+/// (at most 30 bytes; a VP8 descriptor and keyframe header take 16) plus the 2-byte original
+/// sequence number of an RTX packet.
+pub const MAX_PAYLOAD_PREFIX: usize = 32;
 
 /// Length of the filler pattern; payloads repeat it.
 const FILLER_LEN: usize = 2048;
@@ -47,7 +48,7 @@ pub enum MediaKind {
 
 /// An RTP payload as a short codec header followed by filler: the bytes are produced only
 /// when the packet is serialised ([`write_to`](Self::write_to)), so a payload is `Copy`,
-/// costs 26 bytes and never allocates.
+/// costs 38 bytes and never allocates.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MediaPayload {
     prefix: [u8; MAX_PAYLOAD_PREFIX],

@@ -1,5 +1,5 @@
-//! [`VideoSource`]: one participant's VP8 simulcast, as a browser's encoder and packetiser
-//! produce it.
+//! [`VideoSource`]: one participant's VP8 or H264 simulcast, as a browser's encoder and
+//! packetiser produce it.
 //!
 //! Each layer is its own RTP stream (SSRC, sequence numbers, random timestamp base) with its
 //! own frame clock at the layer's fps. Frame sizes follow the layer's bitrate through a
@@ -7,8 +7,11 @@
 //! costs are paid back by shrinking the delta frames of the following second, so the layer
 //! averages its target bitrate whatever the keyframe pattern (periodic, requested through
 //! PLI/FIR, or after re-activation). Frames are split into payloads of at most the MTU
-//! budget, with sizes differing by at most a byte (as libwebrtc's packetiser does), each
-//! starting with the descriptor written by [`vp8`](super::vp8).
+//! budget, with sizes differing by at most a byte (as libwebrtc's packetiser does). The rate
+//! control is the same for both codecs; only the packetisation differs ([`VideoCodec`]): VP8
+//! packets start with the descriptor written by [`vp8`](super::vp8), H264 frames are RFC 6184
+//! single NAL units or FU-A fragments written by [`h264`](super::h264), keyframes led by a
+//! STAP-A with SPS and PPS.
 //!
 //! Like a browser under a low bandwidth estimate the sender can switch layers off
 //! ([`VideoSource::set_layer_active`], or the policy in [`layers_for_bitrate`]); a layer
@@ -16,6 +19,7 @@
 
 use std::time::Duration;
 
+use super::h264::{H264Frame, H264_MAX_PREFIX_LEN};
 use super::packet::{MediaKind, MediaPacket, MediaPayload};
 use super::vp8::{Vp8PacketHeader, VP8_DESCRIPTOR_LEN, VP8_MAX_PREFIX_LEN};
 use super::{MediaError, XorShift};
@@ -39,6 +43,56 @@ const MIN_MTU_PAYLOAD: usize = 64;
 /// How late a frame may be polled and still be encoded (see the audio source's rule).
 const MAX_LATENESS: Duration = Duration::from_millis(200);
 
+/// How a [`VideoSource`] packetises its frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum VideoCodec {
+    /// VP8 (RFC 7741), the keyframe header carrying the resolution.
+    #[default]
+    Vp8,
+    /// H264 constrained baseline in packetization mode 1 (RFC 6184), the keyframe's SPS
+    /// carrying the resolution.
+    H264,
+}
+
+impl VideoCodec {
+    /// The codec a scenario's `codec` names (case-insensitive).
+    pub fn from_name(name: &str) -> Result<Self, MediaError> {
+        if name.eq_ignore_ascii_case("vp8") {
+            Ok(Self::Vp8)
+        } else if name.eq_ignore_ascii_case("h264") {
+            Ok(Self::H264)
+        } else {
+            Err(MediaError::UnsupportedCodec(name.to_owned()))
+        }
+    }
+
+    /// Packets of a frame of `bytes` bytes of codec data.
+    fn packets(self, bytes: u32, keyframe: bool, mtu_payload: u32) -> u32 {
+        match self {
+            Self::Vp8 => {
+                let per_packet = mtu_payload.saturating_sub(VP8_DESCRIPTOR_LEN as u32).max(1);
+                bytes.div_ceil(per_packet).max(1)
+            }
+            Self::H264 => H264Frame {
+                keyframe,
+                nal_bytes: bytes,
+                frame_num: 0,
+                mtu_payload,
+                width: 0,
+                height: 0,
+            }
+            .packets(),
+        }
+    }
+}
+
+/// Longest codec prefix either codec writes.
+const MAX_CODEC_PREFIX: usize = if VP8_MAX_PREFIX_LEN > H264_MAX_PREFIX_LEN {
+    VP8_MAX_PREFIX_LEN
+} else {
+    H264_MAX_PREFIX_LEN
+};
+
 /// One simulcast layer of a [`VideoConfig`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VideoLayerConfig {
@@ -57,7 +111,9 @@ pub struct VideoLayerConfig {
 /// What a [`VideoSource`] sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoConfig {
-    /// The negotiated VP8 payload type.
+    /// How frames are packetised.
+    pub codec: VideoCodec,
+    /// The negotiated payload type of the codec.
     pub payload_type: u8,
     /// Periodic keyframe interval; zero for none.
     pub keyframe_interval: Duration,
@@ -74,9 +130,7 @@ impl VideoConfig {
         ssrcs: &[u32],
         payload_type: u8,
     ) -> Result<Self, MediaError> {
-        if !video.codec.eq_ignore_ascii_case("vp8") {
-            return Err(MediaError::UnsupportedCodec(video.codec.clone()));
-        }
+        let codec = VideoCodec::from_name(&video.codec)?;
         if ssrcs.len() != video.layers.len() {
             return Err(MediaError::SsrcCountMismatch {
                 layers: video.layers.len(),
@@ -104,6 +158,7 @@ impl VideoConfig {
             })
             .collect::<Result<Vec<_>, MediaError>>()?;
         let config = Self {
+            codec,
             payload_type,
             keyframe_interval: Duration::from_secs(u64::from(video.keyframe_interval_s)),
             mtu_payload_bytes: usize::try_from(video.mtu_payload_bytes).unwrap_or(usize::MAX),
@@ -132,6 +187,16 @@ impl VideoConfig {
             .any(|l| l.width > 0x3FFF || l.height > 0x3FFF)
         {
             return Err(MediaError::InvalidConfig("video dimensions above 16383"));
+        }
+        if self.codec == VideoCodec::H264
+            && self
+                .layers
+                .iter()
+                .any(|l| l.width == 0 || l.height == 0 || l.width % 2 != 0 || l.height % 2 != 0)
+        {
+            return Err(MediaError::InvalidConfig(
+                "H264 layers need even, non-zero dimensions (4:2:0 cropping)",
+            ));
         }
         if self.mtu_payload_bytes < MIN_MTU_PAYLOAD
             || self.mtu_payload_bytes > usize::from(u16::MAX)
@@ -245,7 +310,9 @@ struct FrameInProgress {
     picture_id: u16,
     tl0_pic_idx: u8,
     keyframe: bool,
-    /// VP8 data bytes of the frame.
+    /// H264 `frame_num`: frames since the last keyframe, modulo 16.
+    frame_num: u32,
+    /// Codec data bytes of the frame (VP8 frame, or the H264 slice NAL unit).
     bytes: u32,
     packets: u32,
     next_packet: u32,
@@ -307,7 +374,7 @@ impl LayerState {
         &mut self,
         start: Duration,
         keyframe_interval: Duration,
-        max_data_per_packet: u32,
+        packetiser: Packetiser,
         jitter: &mut XorShift,
     ) {
         let frame = self.next_frame;
@@ -345,6 +412,9 @@ impl LayerState {
             self.keyframe_requested = None;
             self.last_keyframe_frame = Some(frame);
         }
+        let since_keyframe = self
+            .last_keyframe_frame
+            .map_or(0, |last| frame.saturating_sub(last));
         let timestamp_offset =
             u128::from(frame) * VIDEO_CLOCK_RATE / u128::from(self.config.fps.max(1));
         let picture_id = self.next_picture_id;
@@ -358,14 +428,18 @@ impl LayerState {
             picture_id,
             tl0_pic_idx,
             keyframe,
+            // Modulo 16 fits any u32.
+            frame_num: (since_keyframe % 16) as u32,
             bytes,
-            packets: bytes.div_ceil(max_data_per_packet.max(1)).max(1),
+            packets: packetiser
+                .codec
+                .packets(bytes, keyframe, packetiser.mtu_payload),
             next_packet: 0,
         });
     }
 
     /// The next packet of the frame in progress.
-    fn next_packet(&mut self, layer: u8, payload_type: u8) -> Option<MediaPacket> {
+    fn next_packet(&mut self, layer: u8, packetiser: Packetiser) -> Option<MediaPacket> {
         let frame = self.frame.as_mut()?;
         let index = frame.next_packet;
         frame.next_packet += 1;
@@ -374,6 +448,48 @@ impl LayerState {
         if last {
             self.frame = None;
         }
+        let mut prefix = [0u8; MAX_CODEC_PREFIX];
+        let (prefix_len, filler) = match packetiser.codec {
+            VideoCodec::Vp8 => self.write_vp8(&frame, index, &mut prefix)?,
+            VideoCodec::H264 => {
+                let h264 = H264Frame {
+                    keyframe: frame.keyframe,
+                    nal_bytes: frame.bytes,
+                    frame_num: frame.frame_num,
+                    mtu_payload: packetiser.mtu_payload,
+                    width: self.config.width,
+                    height: self.config.height,
+                };
+                h264.write_packet(index, prefix.first_chunk_mut()?)?
+            }
+        };
+        let sequence_number = self.next_sequence_number;
+        self.next_sequence_number = sequence_number.wrapping_add(1);
+        // Cannot fail: the prefix fits MAX_PAYLOAD_PREFIX and the MTU was validated to 64 KiB.
+        let payload = MediaPayload::new(prefix.get(..prefix_len)?, filler, sequence_number).ok()?;
+        Some(MediaPacket {
+            kind: MediaKind::Video { layer },
+            ssrc: self.config.ssrc,
+            payload_type: packetiser.payload_type,
+            sequence_number,
+            timestamp: frame.timestamp,
+            marker: last,
+            payload,
+            audio_level: None,
+            keyframe_start: frame.keyframe && index == 0,
+            capture_time: frame.capture_time,
+            original_sequence_number: None,
+        })
+    }
+
+    /// VP8 packet `index` of `frame`: the descriptor and frame header into `prefix`; returns
+    /// their length and the filler length.
+    fn write_vp8(
+        &self,
+        frame: &FrameInProgress,
+        index: u32,
+        prefix: &mut [u8; MAX_CODEC_PREFIX],
+    ) -> Option<(usize, usize)> {
         // Even split: the first `bytes % packets` packets carry one byte more.
         let data_bytes =
             frame.bytes / frame.packets + u32::from(index < frame.bytes % frame.packets);
@@ -386,37 +502,28 @@ impl LayerState {
             width: self.config.width,
             height: self.config.height,
         };
-        let mut prefix = [0u8; VP8_MAX_PREFIX_LEN];
-        let prefix_len = header.write(&mut prefix);
+        let prefix_len = header.write(prefix.first_chunk_mut()?);
         let vp8_header_len = prefix_len - VP8_DESCRIPTOR_LEN;
-        let filler = (data_bytes as usize).saturating_sub(vp8_header_len);
-        let sequence_number = self.next_sequence_number;
-        self.next_sequence_number = sequence_number.wrapping_add(1);
-        // Cannot fail: the prefix is at most 16 bytes and the MTU was validated to 64 KiB.
-        let payload = MediaPayload::new(prefix.get(..prefix_len)?, filler, sequence_number).ok()?;
-        Some(MediaPacket {
-            kind: MediaKind::Video { layer },
-            ssrc: self.config.ssrc,
-            payload_type,
-            sequence_number,
-            timestamp: frame.timestamp,
-            marker: last,
-            payload,
-            audio_level: None,
-            keyframe_start: frame.keyframe && index == 0,
-            capture_time: frame.capture_time,
-            original_sequence_number: None,
-        })
+        Some((
+            prefix_len,
+            (data_bytes as usize).saturating_sub(vp8_header_len),
+        ))
     }
 }
 
-/// One participant's VP8 simulcast sender.
+/// What a frame's packets need besides the layer: codec, MTU budget and payload type.
+#[derive(Debug, Clone, Copy)]
+struct Packetiser {
+    codec: VideoCodec,
+    mtu_payload: u32,
+    payload_type: u8,
+}
+
+/// One participant's simulcast sender (VP8 or H264).
 #[derive(Debug, Clone)]
 pub struct VideoSource {
-    payload_type: u8,
+    packetiser: Packetiser,
     keyframe_interval: Duration,
-    /// VP8 data bytes per packet: the MTU budget minus the descriptor.
-    max_data_per_packet: u32,
     start: Duration,
     layers: Vec<LayerState>,
     jitter: XorShift,
@@ -465,10 +572,13 @@ impl VideoSource {
             })
             .collect();
         Ok(Self {
-            payload_type: config.payload_type,
+            packetiser: Packetiser {
+                codec: config.codec,
+                // Validated to at most 65535.
+                mtu_payload: u32::try_from(config.mtu_payload_bytes).unwrap_or(u32::MAX),
+                payload_type: config.payload_type,
+            },
             keyframe_interval: interval,
-            max_data_per_packet: u32::try_from(config.mtu_payload_bytes - VP8_DESCRIPTOR_LEN)
-                .unwrap_or(u32::MAX),
             start,
             layers,
             jitter: rng,
@@ -629,15 +739,20 @@ impl VideoSource {
             .map(|(index, l)| (l.frame_time(start, l.next_frame), index))
             .filter(|&(due, _)| due <= now)
             .min()?;
-        let (interval, max_data) = (self.keyframe_interval, self.max_data_per_packet);
+        let (interval, packetiser) = (self.keyframe_interval, self.packetiser);
         let layer = self.layers.get_mut(index)?;
-        layer.start_frame(start, interval, max_data, &mut self.jitter);
+        layer.start_frame(start, interval, packetiser, &mut self.jitter);
         self.emit(index)
     }
 
     fn emit(&mut self, index: usize) -> Option<MediaPacket> {
-        let payload_type = self.payload_type;
+        let packetiser = self.packetiser;
         let layer = u8::try_from(index).ok()?;
-        self.layers.get_mut(index)?.next_packet(layer, payload_type)
+        self.layers.get_mut(index)?.next_packet(layer, packetiser)
+    }
+
+    /// The codec the frames are packetised with.
+    pub fn codec(&self) -> VideoCodec {
+        self.packetiser.codec
     }
 }

@@ -18,8 +18,10 @@
 //!
 //! Receiving is built for a load generator: SRTP packets are *not* all decrypted. The RTP
 //! header and its extensions are in the clear, so every packet is reported from its clear
-//! header ([`ReceivedRtp`]) and only one in [`ParticipantConfig::verify_one_in`] per stream (and
-//! every RTX retransmission) is authenticated and decrypted ([`Verification`]). SRTCP from the node is
+//! header ([`ReceivedRtp`]) and only one in [`ParticipantConfig::verify_one_in`] per stream,
+//! every RTX retransmission and the first packet of each video frame (for the payload types
+//! of [`ParticipantConfig::frame_start_payload_types`]) is authenticated and decrypted
+//! ([`Verification`]). SRTCP from the node is
 //! always decrypted, parsed and surfaced as [`ParticipantEvent`]s (keyframe requests,
 //! NACKs, REMB, transport-wide feedback, sender and receiver reports), so the media layer can
 //! answer them. Like a browser, the participant itself sends receiver (and sender) reports
@@ -103,6 +105,11 @@ pub struct ParticipantConfig {
     /// One in this many received SRTP packets is authenticated and decrypted (1: all, 0:
     /// none). RTX packets always are.
     pub verify_one_in: u32,
+    /// Payload types (video) whose frames' first packets are decrypted: the first packet of
+    /// a stream with a newer RTP timestamp than any before. That one packet per frame says
+    /// whether the frame is a keyframe and, for keyframes, the resolution, which is how a
+    /// receiver sees the layers the node forwards; the rest of the frame stays unread.
+    pub frame_start_payload_types: Vec<u8>,
     /// Payload types that are RTX: never NACKed, and always verified (their payload starts
     /// with the original sequence number) unless they carry padding (bandwidth probes).
     pub rtx_payload_types: Vec<u8>,
@@ -135,6 +142,7 @@ impl Default for ParticipantConfig {
             ice: IceConfig::controlled(),
             dtls: DtlsSrtpConfig::default(),
             verify_one_in: 64,
+            frame_start_payload_types: Vec::new(),
             rtx_payload_types: vec![96, 97, 99, 42],
             clock_rates: vec![(111, 48_000), (0, 8_000), (8, 8_000), (9, 8_000)],
             report_interval: Duration::from_secs(1),
@@ -537,7 +545,7 @@ impl Participant {
         self.stats.rtp_received += 1;
         self.stats.rtp_received_bytes += datagram_len as u64;
         let is_rtx = self.config.rtx_payload_types.contains(&header.payload_type);
-        let stream_packets = self.receive.on_packet(
+        let (stream_packets, new_timestamp) = self.receive.on_packet(
             now,
             header.ssrc,
             header.sequence_number,
@@ -557,7 +565,14 @@ impl Participant {
         // streams cannot alias with the sampling period. RTX retransmissions are always
         // decrypted (their original sequence number is encrypted); RTX with padding is the
         // node's bandwidth probing and is sampled like media.
+        let frame_start = new_timestamp
+            && !header.padding
+            && self
+                .config
+                .frame_start_payload_types
+                .contains(&header.payload_type);
         let sampled = (is_rtx && !header.padding)
+            || frame_start
             || match self.config.verify_one_in {
                 0 => false,
                 n => stream_packets % u64::from(n) == 1 % u64::from(n),
@@ -569,6 +584,7 @@ impl Participant {
             match srtp.receiver.unprotect_rtp(datagram) {
                 Ok(len) => {
                     self.stats.srtp_verified += 1;
+                    self.stats.frame_starts_decrypted += u64::from(frame_start);
                     (Some(len), false)
                 }
                 Err(_) => {

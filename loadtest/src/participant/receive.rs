@@ -36,6 +36,8 @@ struct ReceiveStream {
     jitter_q4: u64,
     /// Previous transit time (arrival minus RTP timestamp, in timestamp units).
     last_transit: Option<i64>,
+    /// Newest RTP timestamp seen: a packet with a newer one starts a frame.
+    newest_timestamp: u32,
     /// Compact NTP of the last sender report about this SSRC and when it arrived.
     last_sender_report: Option<(u32, Instant)>,
     last_packet: Instant,
@@ -57,6 +59,8 @@ impl ReceiveStream {
             received_prior: 0,
             jitter_q4: 0,
             last_transit: None,
+            // The first packet's timestamp is "new" (see `on_packet`).
+            newest_timestamp: 0,
             last_sender_report: None,
             last_packet: now,
             pending: Vec::new(),
@@ -86,7 +90,9 @@ impl ReceiveStreams {
         }
     }
 
-    /// Records one received packet; returns how many packets the stream has received.
+    /// Records one received packet; returns how many packets the stream has received and
+    /// whether the packet is the first with its RTP timestamp (the first packet of a frame
+    /// that arrived, for video).
     pub(crate) fn on_packet(
         &mut self,
         now: Instant,
@@ -95,7 +101,7 @@ impl ReceiveStreams {
         timestamp: u32,
         clock_rate: u32,
         nackable: bool,
-    ) -> u64 {
+    ) -> (u64, bool) {
         let nack_delay = self.nack_delay;
         let stream = self
             .streams
@@ -103,6 +109,12 @@ impl ReceiveStreams {
             .or_insert_with(|| ReceiveStream::new(now, sequence_number, clock_rate, nackable));
         stream.last_packet = now;
         stream.received += 1;
+        // Serial-number comparison across the wrap (reinterpreting the distance as signed).
+        let new_timestamp =
+            stream.received == 1 || (timestamp.wrapping_sub(stream.newest_timestamp) as i32) > 0;
+        if new_timestamp {
+            stream.newest_timestamp = timestamp;
+        }
         let extended = stream.extend(sequence_number);
         if extended > stream.highest {
             let gap = extended - stream.highest - 1;
@@ -142,7 +154,7 @@ impl ReceiveStreams {
             stream.jitter_q4 = stream.jitter_q4 + d - (stream.jitter_q4 >> 4);
         }
         stream.last_transit = Some(transit);
-        stream.received
+        (stream.received, new_timestamp)
     }
 
     /// Remembers a sender report about `ssrc` for the LSR/DLSR of the next receiver report.
@@ -256,8 +268,8 @@ mod tests {
     fn rtx_streams_are_not_nacked_and_reports_count_loss() {
         let t0 = Instant::now();
         let mut streams = ReceiveStreams::new(t0, Duration::from_millis(20));
-        streams.on_packet(t0, 9, 10, 0, 90_000, false);
-        streams.on_packet(t0, 9, 20, 0, 90_000, false);
+        assert_eq!(streams.on_packet(t0, 9, 10, 0, 90_000, false), (1, true));
+        assert_eq!(streams.on_packet(t0, 9, 20, 0, 90_000, false), (2, false));
         assert_eq!(streams.next_nack(), None);
         let blocks = streams.report_blocks(t0);
         assert_eq!(blocks.len(), 1);
@@ -265,5 +277,23 @@ mod tests {
         assert_eq!(blocks[0].total_lost, 9);
         assert_eq!(blocks[0].last_sequence_number, (1 << 16) | 20);
         assert_eq!(blocks[0].fraction_lost, (9 * 256 / 11) as u8);
+    }
+
+    #[test]
+    fn only_the_first_packet_with_a_newer_timestamp_starts_a_frame() {
+        let t0 = Instant::now();
+        let mut streams = ReceiveStreams::new(t0, Duration::from_millis(20));
+        let mut starts = |seq: u16, ts: u32| streams.on_packet(t0, 5, seq, ts, 90_000, true).1;
+        assert!(starts(10, u32::MAX - 3000), "a stream's first packet");
+        assert!(!starts(11, u32::MAX - 3000), "same frame");
+        assert!(starts(13, 2), "newer across the wrap (packet 12 lost)");
+        assert!(
+            !starts(12, u32::MAX - 3000),
+            "a late packet of an older frame"
+        );
+        assert!(!starts(14, 2));
+        assert!(starts(15, 3002));
+        // Streams are independent.
+        assert!(streams.on_packet(t0, 6, 1, 3002, 90_000, true).1);
     }
 }

@@ -76,6 +76,10 @@ pub struct ParticipantStats {
     pub srtp_verified: u64,
     /// Sampled SRTP packets whose tag did not verify.
     pub srtp_verify_failed: u64,
+    /// SRTP packets decrypted because they start a frame (see
+    /// [`ParticipantConfig::frame_start_payload_types`](super::ParticipantConfig)); also
+    /// counted in `srtp_verified`.
+    pub frame_starts_decrypted: u64,
     /// SRTCP compounds received and decrypted.
     pub rtcp_received: u64,
     /// Bytes of SRTCP compounds received.

@@ -2,6 +2,8 @@
 //! `DIR/<target>.json`), the final table on the terminal, and the HTML report
 //! (`DIR/index.html`) that shows one or more runs side by side.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// One pass criterion and how the run did.
@@ -77,6 +79,35 @@ pub struct ReceiveTotals {
     pub longest_freeze_ms: f64,
     /// Video frames completed.
     pub frames: u64,
+    /// Changes of keyframe height (simulcast layer switches) over every received video
+    /// stream.
+    #[serde(default)]
+    pub layer_switches: u64,
+    /// Time video streams showed each keyframe height after ramp-up, summed over streams
+    /// and receivers, ms (keys: heights in pixels).
+    #[serde(default)]
+    pub time_at_height_ms: BTreeMap<u32, f64>,
+    /// Share of the time with a known view that video streams showed the height the view
+    /// asks for (on stage, thumbnails), percent; `None` when not measured.
+    #[serde(default)]
+    pub at_view_height_pct: Option<f64>,
+    /// View changes answered by a keyframe at the asked height (layer switches the view
+    /// asked for), all receivers.
+    #[serde(default)]
+    pub view_switches: u64,
+    /// Mean delay from a view change to the first keyframe at the asked height, ms.
+    #[serde(default)]
+    pub view_switch_ms_mean: Option<f64>,
+    /// Longest such delay, ms.
+    #[serde(default)]
+    pub view_switch_ms_max: Option<f64>,
+    /// Receivers whose view heights were measured.
+    #[serde(default)]
+    pub receivers_with_view_heights: u32,
+    /// Of those, receivers whose streams showed the asked heights at least
+    /// [`VIEW_HEIGHT_OK_PCT`](crate::measure::VIEW_HEIGHT_OK_PCT) of the time.
+    #[serde(default)]
+    pub receivers_at_view_heights: u32,
 }
 
 /// What the load generator itself sent and used.
@@ -98,6 +129,10 @@ pub struct LoadGeneratorTotals {
     pub srtp_verified: u64,
     /// Sampled packets whose SRTP tag did not verify.
     pub srtp_verify_failed: u64,
+    /// Of the verified packets, those decrypted because they start a video frame (read for
+    /// keyframes and their resolution).
+    #[serde(default)]
+    pub frame_starts_decrypted: u64,
     /// CPU seconds the load generator used during the measured window.
     pub cpu_s: f64,
     /// Its share of one core over the measured window, percent.

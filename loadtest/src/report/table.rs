@@ -151,6 +151,42 @@ pub(crate) fn summary_rows(reports: &[RunReport]) -> Vec<Row> {
     rows.push(figure("longest freeze ms", &|r| {
         fixed(r.receive.longest_freeze_ms, 0)
     }));
+    rows.push(figure("layer switches", &|r| {
+        Cell::value(r.receive.layer_switches.to_string())
+    }));
+    rows.push(figure("stream s at height", &|r| {
+        if r.receive.time_at_height_ms.is_empty() {
+            return Cell::missing();
+        }
+        let parts: Vec<String> = r
+            .receive
+            .time_at_height_ms
+            .iter()
+            .map(|(height, ms)| format!("{height}p {:.0}", ms / 1000.0))
+            .collect();
+        Cell::value(parts.join(", "))
+    }));
+    rows.push(figure("at view height %", &|r| {
+        r.receive
+            .at_view_height_pct
+            .map_or_else(Cell::missing, |pct| fixed(pct, 1))
+    }));
+    rows.push(figure("view switch ms mean / max", &|r| match (
+        r.receive.view_switch_ms_mean,
+        r.receive.view_switch_ms_max,
+    ) {
+        (Some(mean), Some(max)) => Cell::value(format!("{mean:.0} / {max:.0}")),
+        _ => Cell::missing(),
+    }));
+    rows.push(figure("receivers at view heights", &|r| {
+        if r.receive.receivers_with_view_heights == 0 {
+            return Cell::missing();
+        }
+        Cell::value(format!(
+            "{}/{}",
+            r.receive.receivers_at_view_heights, r.receive.receivers_with_view_heights
+        ))
+    }));
 
     rows.push(Row::Section("node"));
     let node = |label: &str, cell: &dyn Fn(&super::NodeTotals) -> Cell| {
@@ -231,6 +267,9 @@ pub(crate) fn summary_rows(reports: &[RunReport]) -> Vec<Row> {
     }));
     rows.push(figure("load generator CPU s", &|r| {
         fixed(r.load_generator.cpu_s, 2)
+    }));
+    rows.push(figure("frame starts decrypted", &|r| {
+        Cell::value(r.load_generator.frame_starts_decrypted.to_string())
     }));
     rows.push(figure("send dropped", &|r| {
         Cell::value(r.load_generator.send_dropped.to_string())

@@ -1,4 +1,4 @@
-//! A participant's camera in a run: the synthetic VP8 simulcast model, or a capture
+//! A participant's camera in a run: the synthetic VP8 or H264 simulcast model, or a capture
 //! replayed (`--replay`). Both answer keyframe requests and follow layer limits alike.
 
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! The media side of a run: the [`Application`] that makes every simulated participant send
-//! what the scenario says (Opus with DTX and speaker turns, VP8 simulcast), answer the node's
-//! keyframe requests and NACKs, and measure what it receives.
+//! what the scenario says (Opus with DTX and speaker turns, VP8 or H264 simulcast), answer the
+//! node's keyframe requests and NACKs, and measure what it receives (including, from the
+//! decrypted first packet of each video frame, keyframe heights against the receiver's view).
 //!
 //! A camera sends the layers both the node's sender constraints and its sender's own
 //! bandwidth estimate allow ([`CameraEstimate`]), as a browser does.
@@ -21,11 +22,12 @@ use std::time::{Duration, Instant};
 use super::camera::Camera;
 use super::sender_estimate::CameraEstimate;
 use crate::measure::{
-    LatencyHistogram, MeasureConfig, NtpEpoch, ReceivedPacket, ReceiverMeasurements, StreamKind,
+    HeightView, LatencyHistogram, MeasureConfig, NtpEpoch, ReceivedPacket, ReceiverMeasurements,
+    StreamKind,
 };
 use crate::media::{
-    AudioSource, LayerSet, MediaPacket, RetransmitBuffer, RtpWriter, RtxStream, SdesTag,
-    SendExtensions, SpeakerSchedule,
+    inspect, AudioSource, LayerSet, MediaPacket, RetransmitBuffer, RtpWriter, RtxStream, SdesTag,
+    SendExtensions, SpeakerSchedule, VideoCodec,
 };
 use crate::participant::{
     Application, Outbox, ParticipantEvent, ParticipantId, ReceivedRtp, Verification,
@@ -42,10 +44,12 @@ const RETRANSMIT_MAX_AGE: Duration = Duration::from_secs(1);
 pub struct MediaFormat {
     /// Opus payload type.
     pub audio_pt: u8,
-    /// VP8 payload type.
+    /// Video payload type.
     pub video_pt: u8,
-    /// VP8 RTX payload type.
+    /// Video RTX payload type.
     pub video_rtx_pt: u8,
+    /// The video codec, to read the decrypted first packets of frames.
+    pub video_codec: VideoCodec,
     /// The abs-capture-time extension id, to read latency on receive.
     pub abs_capture_time_id: Option<u8>,
     /// Whether audio packets carry the transport-wide sequence number too (Janus negotiates
@@ -178,6 +182,8 @@ pub struct MeetingApp {
     current_second: u64,
     second: SecondFigures,
     seconds: Vec<(u64, SecondFigures)>,
+    /// Whether decrypted video packets are read for keyframes and heights.
+    read_frame_starts: bool,
 }
 
 impl MeetingApp {
@@ -207,7 +213,15 @@ impl MeetingApp {
             current_second: 0,
             second: SecondFigures::default(),
             seconds: Vec::new(),
+            read_frame_starts: true,
         }
+    }
+
+    /// Whether decrypted video packets are read for keyframes and their heights (on by
+    /// default). Off, only the sampled packets would be read, which measures heights from
+    /// a random few keyframes: misleading, so nothing is read.
+    pub fn set_read_frame_starts(&mut self, read: bool) {
+        self.read_frame_starts = read;
     }
 
     /// Adds a participant; its media starts once its transport is connected.
@@ -461,6 +475,44 @@ impl MeetingApp {
         member.forwarded = ssrcs;
     }
 
+    /// `participant`'s view now asks for `stage_height` of the camera named `stage_source`
+    /// and `other_height` of every other camera (layer heights, see [`HeightView`]): what
+    /// its streams' keyframe heights are measured against from `now` on.
+    pub fn set_view_heights(
+        &mut self,
+        participant: ParticipantId,
+        now: Instant,
+        stage_source: Option<&str>,
+        stage_height: u32,
+        other_height: u32,
+    ) {
+        let on_stage = stage_source.and_then(|name| self.video_sources.get(name).copied());
+        self.set_view_heights_by_ssrc(participant, now, on_stage, stage_height, other_height);
+    }
+
+    /// [`set_view_heights`](Self::set_view_heights) with the on-stage camera named by the
+    /// SSRC `participant` receives it with (a Janus subscription's own SSRC).
+    pub fn set_view_heights_by_ssrc(
+        &mut self,
+        participant: ParticipantId,
+        now: Instant,
+        on_stage: Option<u32>,
+        stage_height: u32,
+        other_height: u32,
+    ) {
+        let at = now.saturating_duration_since(self.start);
+        if let Some(member) = self.members.get_mut(&participant) {
+            member.measurements.set_view(
+                at,
+                HeightView {
+                    on_stage,
+                    on_stage_height: stage_height,
+                    other_height,
+                },
+            );
+        }
+    }
+
     /// Limits what `participant` sends of its camera to layers no higher than
     /// `max_height` (the node's SenderSourceConstraints; 0 stops the camera), as Jitsi
     /// Meet's client does.
@@ -628,6 +680,8 @@ impl Application for MeetingApp {
             self.stats.unknown_packets += 1;
             return;
         };
+        // The codec payload, where decrypted: after the original sequence number for RTX.
+        let mut payload = packet.verified_payload();
         let (ssrc, sequence_number, retransmission) = match owner.repairs {
             None => (packet.ssrc, packet.sequence_number, false),
             Some(_) if packet.padding => {
@@ -646,6 +700,7 @@ impl Application for MeetingApp {
                         .map(u16::from_be_bytes),
                     _ => None,
                 };
+                payload = payload.and_then(|p| p.get(2..));
                 match original {
                     Some(seq) => (media_ssrc, seq, true),
                     None => {
@@ -669,6 +724,11 @@ impl Application for MeetingApp {
         let Some(member) = self.members.get_mut(&participant) else {
             return;
         };
+        // A decrypted video packet that starts a frame tells keyframe and resolution (the
+        // participant decrypts the first packet of every frame).
+        let frame_start = payload
+            .filter(|_| self.read_frame_starts && owner.kind == StreamKind::Video)
+            .and_then(|p| inspect::frame_start(self.format.video_codec, p));
         let received = ReceivedPacket {
             sequence_number,
             rtp_timestamp: packet.timestamp,
@@ -677,8 +737,8 @@ impl Application for MeetingApp {
             payload_len: packet.payload_len,
             send_time,
             retransmission,
-            keyframe_start: false,
-            keyframe_height: None,
+            keyframe_start: frame_start.is_some_and(|f| f.keyframe),
+            keyframe_height: frame_start.and_then(|f| f.resolution).map(|(_, h)| h),
         };
         let outcome = member.measurements.on_packet(ssrc, owner.kind, &received);
         self.second.packets += 1;

@@ -43,7 +43,7 @@ use crate::measure::{
 };
 use crate::media::{
     derive_seed, AudioConfig, AudioSource, ExtensionIds, ReplayCapture, ReplayConfig, ReplaySource,
-    RtpWriter, RtxStream, SdesTag, SpeakerSchedule, VideoConfig, VideoSource,
+    RtpWriter, RtxStream, SdesTag, SpeakerSchedule, VideoCodec, VideoConfig, VideoSource,
 };
 use crate::participant::driver::{bind, impairment_seed};
 use crate::participant::{
@@ -55,10 +55,13 @@ use crate::report::{
 };
 use crate::scenario::Scenario;
 use crate::target::colibri::{
-    video_source_name, ColibriConfig, ColibriTarget, ABS_CAPTURE_TIME_ID, AUDIO_LEVEL_ID, OPUS_PT,
-    TRANSPORT_CC_ID, VP8_PT, VP8_RTX_PT,
+    video_payload_types, video_source_name, ColibriConfig, ColibriTarget, ABS_CAPTURE_TIME_ID,
+    AUDIO_LEVEL_ID, OPUS_PT, TRANSPORT_CC_ID,
 };
-use crate::target::janus::{JanusConfig, JanusTarget, SubscribedStream, SUBSCRIBER_READY};
+use crate::target::janus::{
+    JanusConfig, JanusTarget, SubscribedStream, SUBSCRIBER_H264_PT, SUBSCRIBER_READY,
+    SUBSCRIBER_VP8_PT,
+};
 use crate::target::sdp::MediaKind as SdpKind;
 use crate::target::sdp::{AUDIO_MID, VIDEO_MID};
 use crate::target::whip::{
@@ -151,7 +154,11 @@ enum RunTarget {
 }
 
 impl RunTarget {
-    fn new(options: &TargetOptions, scenario: &Scenario) -> Result<Self, RunError> {
+    fn new(
+        options: &TargetOptions,
+        scenario: &Scenario,
+        video_codec: VideoCodec,
+    ) -> Result<Self, RunError> {
         Ok(match options {
             TargetOptions::RelaisColibri { private_api, token } => {
                 let mut config = ColibriConfig::new(*private_api, &mut rand::rng());
@@ -159,8 +166,9 @@ impl RunTarget {
                 Self::Colibri(Rc::new(ColibriTarget::new(config)))
             }
             TargetOptions::Janus { url } => {
-                let config = JanusConfig::from_url(url, &mut rand::rng())
+                let mut config = JanusConfig::from_url(url, &mut rand::rng())
                     .map_err(|e| RunError::Local(format!("Janus URL: {e}")))?;
+                config.video_codec = video_codec;
                 Self::Janus(Rc::new(JanusTarget::new(config)))
             }
             TargetOptions::Whip { url, token } => {
@@ -173,6 +181,7 @@ impl RunTarget {
                     .iter()
                     .map(|l| l.rid.clone())
                     .collect();
+                config.video_codec = video_codec;
                 Self::Whip(Rc::new(WhipTarget::new(config)))
             }
         })
@@ -236,15 +245,36 @@ struct Shared {
     impaired_participants: Option<u32>,
     /// Whether cameras follow their sender's bandwidth estimate.
     sender_estimate: bool,
+    /// Payload types, extension ids and codec of the participants' media.
+    format: MediaFormat,
+    /// Whether receivers read the first packet of each video frame (`--no-layer-measure`).
+    measure_layers: bool,
 }
 
 impl Shared {
+    /// The payload types whose frame starts a receiver decrypts: `video` unless layer
+    /// measurement is off.
+    fn frame_start_payload_types(&self, video: &[u8]) -> Vec<u8> {
+        if self.measure_layers {
+            video.to_vec()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// What `who` sends, starting now.
     fn media(&self, who: &Identity) -> Result<MemberMedia, String> {
+        self.media_following(who, self.sender_estimate)
+    }
+
+    /// What `who` sends, starting now, its camera following its sender's estimate only if
+    /// `estimate` (a transport that keeps none must not: its camera would stay at the start
+    /// rate's layers).
+    fn media_following(&self, who: &Identity, estimate: bool) -> Result<MemberMedia, String> {
         let now = Instant::now().saturating_duration_since(self.start);
         let mut media = media_for(&self.scenario, who, now, self.replay.as_ref())
             .map_err(|e| format!("media: {e}"))?;
-        if !self.sender_estimate {
+        if !estimate {
             // No estimate arrives (the transport keeps none): allowing every layer keeps
             // the camera at what the sender constraints allow, and the layers it sends are
             // still reported.
@@ -258,7 +288,7 @@ impl Shared {
 
     /// The send-side estimate of `who`'s transport, if its camera follows one.
     fn send_estimate(&self, who: &Identity) -> Option<SendEstimateConfig> {
-        sender_estimate_config(who).filter(|_| self.sender_estimate)
+        sender_estimate_config(who, self.format.video_rtx_pt).filter(|_| self.sender_estimate)
     }
 
     /// Puts the run's impairment on `participant` (before its transport starts, so ICE and
@@ -314,6 +344,9 @@ pub struct RunOptions {
     /// from the node, with probing), as browsers do; `false`: every camera sends the layers
     /// the node's sender constraints allow whatever the estimate (a fixed offered load).
     pub sender_estimate: bool,
+    /// Whether receivers decrypt the first packet of each video frame to measure keyframe
+    /// heights and layer switches.
+    pub measure_layers: bool,
 }
 
 /// Which way the impairment acts.
@@ -368,6 +401,7 @@ fn media_for(
     start: Duration,
     replay: Option<&Arc<ReplayCapture>>,
 ) -> Result<MemberMedia, RunError> {
+    let (video_pt, video_rtx_pt) = video_payload_types(video_codec(scenario)?);
     let audio = match who.audio_ssrc {
         Some(ssrc) => Some(AudioSource::new(
             AudioConfig::from_scenario(&scenario.audio, ssrc, OPUS_PT)?,
@@ -379,10 +413,15 @@ fn media_for(
     let video = if who.video_ssrcs.is_empty() {
         None
     } else {
-        let config = VideoConfig::from_scenario(&scenario.video, &who.video_ssrcs, VP8_PT)?;
+        let config = VideoConfig::from_scenario(&scenario.video, &who.video_ssrcs, video_pt)?;
         let seed = derive_seed(scenario.seed, who.index, 2);
         Some(match replay {
             None => Camera::Synthetic(VideoSource::new(config, seed, start)?),
+            Some(_) if config.codec != VideoCodec::Vp8 => {
+                return Err(RunError::Local(
+                    "--replay replays VP8 captures only; the scenario's codec is not VP8".into(),
+                ))
+            }
             Some(capture) => {
                 // Video only: the scenario's speaker schedule keeps driving the audio.
                 let replay_config = ReplayConfig::from_media(None, Some(&config));
@@ -407,7 +446,7 @@ fn media_for(
     let rtx = who
         .rtx_ssrcs
         .iter()
-        .map(|&ssrc| RtxStream::new(ssrc, VP8_RTX_PT, 0))
+        .map(|&ssrc| RtxStream::new(ssrc, video_rtx_pt, 0))
         .collect();
     // What a browser's allocator gives audio before video: its bitrate (RTP overhead is
     // left to the estimate's margin).
@@ -427,6 +466,30 @@ fn media_for(
         video_source_name: (!who.video_ssrcs.is_empty())
             .then(|| video_source_name(&who.endpoint_id)),
     })
+}
+
+/// The scenario's video codec.
+fn video_codec(scenario: &Scenario) -> Result<VideoCodec, RunError> {
+    Ok(VideoCodec::from_name(&scenario.video.codec)?)
+}
+
+/// The heights a receiver's view asks for, as the heights of the simulcast layers the node
+/// should forward: the highest layer within each limit (the lowest layer when none fits, as
+/// the node never forwards less than that to a receiver that wants the source).
+fn view_layer_heights(scenario: &Scenario) -> (u32, u32) {
+    let within = |max: u32| {
+        let heights = scenario.video.layers.iter().map(|l| l.height);
+        heights
+            .clone()
+            .filter(|&h| h <= max)
+            .max()
+            .or_else(|| heights.min())
+            .unwrap_or(0)
+    };
+    (
+        within(scenario.view.on_stage_max_height),
+        within(scenario.view.thumbnail_max_height),
+    )
 }
 
 /// Runs `options` on a new current-thread runtime on this thread.
@@ -570,10 +633,13 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     } else {
         SdesTags::default()
     };
+    let codec = video_codec(&scenario)?;
+    let (video_pt, video_rtx_pt) = video_payload_types(codec);
     let format = MediaFormat {
         audio_pt: OPUS_PT,
-        video_pt: VP8_PT,
-        video_rtx_pt: VP8_RTX_PT,
+        video_pt,
+        video_rtx_pt,
+        video_codec: codec,
         abs_capture_time_id: abs_capture_time,
         audio_transport_cc: !janus,
         sdes,
@@ -592,7 +658,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         impairment_delay,
         ..MeasureConfig::default()
     };
-    let app = MeetingApp::new(
+    let mut app = MeetingApp::new(
         start,
         epoch,
         format,
@@ -600,13 +666,14 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         SpeakerSchedule::from_scenario(&scenario),
         measure,
     );
+    app.set_read_frame_starts(options.measure_layers);
     let driver = Driver::new(app);
     let timer_loop = tokio::task::spawn_local({
         let driver = driver.clone();
         async move { driver.run().await }
     });
 
-    let target = RunTarget::new(&options.target, &scenario)?;
+    let target = RunTarget::new(&options.target, &scenario, codec)?;
     let certificate = NodeCertificate::generate()
         .map_err(|e| RunError::Local(format!("DTLS certificate: {e}")))?;
     let roster: Rc<RefCell<Roster>> = Rc::default();
@@ -629,6 +696,8 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         impairment_direction: options.impairment_direction,
         impaired_participants: options.impaired_participants,
         sender_estimate: options.sender_estimate,
+        format,
+        measure_layers: options.measure_layers,
     });
 
     // ---- joins, spread over the ramp-up ----
@@ -965,6 +1034,18 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         streams_received_pct: run_measurements.streams_received_pct(),
         longest_freeze_ms: run_measurements.longest_freeze().as_secs_f64() * 1000.0,
         frames: total.frames,
+        layer_switches: total.layer_switches,
+        time_at_height_ms: run_measurements.time_at_height_ms(),
+        at_view_height_pct: run_measurements.video.at_view_height_pct(),
+        view_switches: run_measurements.video.view_switches,
+        view_switch_ms_mean: run_measurements
+            .video
+            .view_switch_delay_mean()
+            .map(|d| d.as_secs_f64() * 1000.0),
+        view_switch_ms_max: (run_measurements.video.view_switches > 0)
+            .then_some(run_measurements.video.view_switch_delay_max.as_secs_f64() * 1000.0),
+        receivers_with_view_heights: run_measurements.view_heights().0,
+        receivers_at_view_heights: run_measurements.view_heights().1,
     };
     let mut load_generator = LoadGeneratorTotals {
         joined: members.len() as u32,
@@ -975,6 +1056,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     for s in &participant_stats {
         load_generator.srtp_verified += s.srtp_verified;
         load_generator.srtp_verify_failed += s.srtp_verify_failed;
+        load_generator.frame_starts_decrypted += s.frame_starts_decrypted;
     }
     if let Some(driver_stats) = driver.stats() {
         load_generator.send_dropped = driver_stats.send_dropped;
@@ -1146,8 +1228,9 @@ async fn new_participant(
 }
 
 /// The send-side estimate of a camera sender (`None` for the others: nothing to adapt):
-/// libwebrtc's start rate, probing with padding on a stream of its own.
-fn sender_estimate_config(who: &Identity) -> Option<SendEstimateConfig> {
+/// libwebrtc's start rate, probing with padding on a stream of its own (RTX payload type
+/// `rtx_pt`, the camera's).
+fn sender_estimate_config(who: &Identity, rtx_pt: u8) -> Option<SendEstimateConfig> {
     (!who.video_ssrcs.is_empty()).then(|| SendEstimateConfig {
         bwe: BweConfig {
             initial_bps: SENDER_START_BPS,
@@ -1155,13 +1238,17 @@ fn sender_estimate_config(who: &Identity) -> Option<SendEstimateConfig> {
         },
         probe_padding: Some(ProbePadding {
             ssrc: PROBE_SSRC_BASE.wrapping_add(who.index),
-            payload_type: VP8_RTX_PT,
+            payload_type: rtx_pt,
         }),
     })
 }
 
 /// `who`'s sources, sent from `transport`.
-fn join_request(who: &Identity, transport: crate::participant::LocalTransport) -> JoinRequest {
+fn join_request(
+    who: &Identity,
+    transport: crate::participant::LocalTransport,
+    codec: VideoCodec,
+) -> JoinRequest {
     JoinRequest {
         endpoint_id: who.endpoint_id.clone(),
         transport,
@@ -1169,6 +1256,7 @@ fn join_request(who: &Identity, transport: crate::participant::LocalTransport) -
         video: (!who.video_ssrcs.is_empty()).then(|| crate::target::VideoSource {
             ssrcs: who.video_ssrcs.clone(),
             rtx_ssrcs: who.rtx_ssrcs.clone(),
+            codec,
         }),
     }
 }
@@ -1192,15 +1280,20 @@ async fn participant_task(shared: Rc<Shared>, who: Identity, target: Rc<ColibriT
     let config = ParticipantConfig {
         transport_cc_id: Some(TRANSPORT_CC_ID),
         rtcp_ssrc: who.audio_ssrc.unwrap_or(0x2000_0000 + who.index),
-        rtx_payload_types: vec![VP8_RTX_PT],
+        rtx_payload_types: vec![shared.format.video_rtx_pt],
         send_estimate: shared.send_estimate(&who),
+        frame_start_payload_types: shared.frame_start_payload_types(&[shared.format.video_pt]),
         ..ParticipantConfig::default()
     };
     let (participant, socket) = match new_participant(&shared, config).await {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let request = join_request(&who, participant.local_transport());
+    let request = join_request(
+        &who,
+        participant.local_transport(),
+        shared.format.video_codec,
+    );
     let joined = match target.join(&request).await {
         Ok(j) => j,
         Err(e) => return fail(format!("join: {e}")),
@@ -1227,9 +1320,24 @@ async fn participant_task(shared: Rc<Shared>, who: Identity, target: Rc<ColibriT
     };
     let view_of = |speaker: Option<&str>| view_with_stage(scenario, &who.endpoint_id, speaker);
     let video_endpoints: Vec<String> = roster.borrow().video_endpoints.clone();
-    if channel.set_view(&view_of(None)).await.is_err() {
+    let (stage_height, thumbnail_height) = view_layer_heights(scenario);
+    // What the receiver measures its streams' heights against follows every view sent.
+    let measure_view = |view: &View| {
+        let _ = driver.with(|app, out| {
+            app.set_view_heights(
+                id,
+                out.now(),
+                view.on_stage_sources.first().map(String::as_str),
+                stage_height,
+                thumbnail_height,
+            );
+        });
+    };
+    let first_view = view_of(None);
+    if channel.set_view(&first_view).await.is_err() {
         return fail("bridge channel: the first view was refused".into());
     }
+    measure_view(&first_view);
     let mut stage: Option<String> = None;
     loop {
         match channel.next_event().await {
@@ -1244,6 +1352,7 @@ async fn participant_task(shared: Rc<Shared>, who: Identity, target: Rc<ColibriT
                     if channel.set_view(&view).await.is_err() {
                         break;
                     }
+                    measure_view(&view);
                 }
             }
             Ok(Some(TargetEvent::ForwardedSources(sources))) => {
@@ -1324,7 +1433,7 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
         ice: IceConfig::controlling(),
         transport_cc_id: Some(TRANSPORT_CC_ID),
         rtcp_ssrc: who.audio_ssrc.unwrap_or(0x2000_0000 + who.index),
-        rtx_payload_types: vec![VP8_RTX_PT],
+        rtx_payload_types: vec![shared.format.video_rtx_pt],
         send_estimate: shared.send_estimate(&who),
         ..ParticipantConfig::default()
     };
@@ -1334,6 +1443,8 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
         transport_cc_id: None,
         rtcp_ssrc: 0x3000_0000 + who.index,
         rtx_payload_types: vec![JANUS_SUBSCRIBER_RTX_PT],
+        frame_start_payload_types: shared
+            .frame_start_payload_types(&[SUBSCRIBER_VP8_PT, SUBSCRIBER_H264_PT]),
         ..ParticipantConfig::default()
     };
     let (sender, send_socket) = match new_participant(&shared, sender_config).await {
@@ -1345,7 +1456,7 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
         Err(e) => return fail(e),
     };
     target.set_receiver(&who.endpoint_id, receiver.local_transport());
-    let request = join_request(&who, sender.local_transport());
+    let request = join_request(&who, sender.local_transport(), shared.format.video_codec);
     let joined = match target.join(&request).await {
         Ok(j) => j,
         Err(e) => return fail(format!("join: {e}")),
@@ -1385,6 +1496,26 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
     }
     let mut subscribed: Vec<SubscribedStream> = Vec::new();
     let mut next_check = Instant::now() + JANUS_VIEW_INTERVAL;
+    let (stage_height, thumbnail_height) = view_layer_heights(scenario);
+    // The receiver's streams are measured against its view: the stage camera is the
+    // subscription's stream of the staged publisher.
+    let measure_view = |subscribed: &[SubscribedStream], stage: Option<&str>| {
+        let on_stage = stage.and_then(|endpoint| {
+            subscribed
+                .iter()
+                .find(|s| s.kind == SdpKind::Video && s.endpoint_id == endpoint)
+                .and_then(|s| s.ssrc)
+        });
+        let _ = driver.with(|app, out| {
+            app.set_view_heights_by_ssrc(
+                receive_id,
+                out.now(),
+                on_stage,
+                stage_height,
+                thumbnail_height,
+            );
+        });
+    };
     loop {
         match channel
             .next_event_until(tokio::time::Instant::from_std(next_check))
@@ -1415,6 +1546,7 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
                 if channel.set_view(&view_of(stage.as_deref())).await.is_err() {
                     break;
                 }
+                measure_view(&subscribed, stage.as_deref());
             }
         }
         // The subscription changed (a view change, a publisher came or went): the receiver's
@@ -1426,6 +1558,7 @@ async fn janus_person_task(shared: Rc<Shared>, who: Identity, target: Rc<JanusTa
             }
             let owners = subscription_owners(&subscribed);
             let _ = driver.with(|app, _| app.set_receiver_streams(receive_id, owners));
+            measure_view(&subscribed, stage.as_deref());
         }
     }
 }
@@ -1492,7 +1625,10 @@ async fn open_whep(
         // feedback, as for a browser.
         transport_cc_id: Some(TRANSPORT_CC_ID),
         rtcp_ssrc: 0x3000_0000 + who.index,
-        rtx_payload_types: vec![VP8_RTX_PT],
+        // relais sends a viewer the payload types it offered: the publishers' numbers.
+        rtx_payload_types: vec![shared.format.video_rtx_pt],
+        // Frame starts are read for the person's view (keyframe heights, layer switches).
+        frame_start_payload_types: shared.frame_start_payload_types(&[shared.format.video_pt]),
         ..ParticipantConfig::default()
     };
     let (participant, socket) = new_participant(shared, config).await?;
@@ -1563,19 +1699,26 @@ async fn whip_person_task(shared: Rc<Shared>, who: Identity, target: Rc<WhipTarg
             ice: IceConfig::controlling(),
             transport_cc_id: None,
             rtcp_ssrc: who.audio_ssrc.unwrap_or(0x2000_0000 + who.index),
-            rtx_payload_types: vec![VP8_RTX_PT],
+            rtx_payload_types: vec![shared.format.video_rtx_pt],
             ..ParticipantConfig::default()
         };
         let (participant, socket) = match new_participant(&shared, config).await {
             Ok(p) => p,
             Err(e) => return fail(e),
         };
-        let request = join_request(&who, participant.local_transport());
+        let request = join_request(
+            &who,
+            participant.local_transport(),
+            shared.format.video_codec,
+        );
         let session = match target.publish(&request).await {
             Ok(s) => s,
             Err(e) => return fail(format!("WHIP: {e}")),
         };
-        let media = match shared.media(&who) {
+        // The publisher's transport keeps no send-side estimate (relais negotiates no
+        // transport-cc with WHIP publishers): its camera sends every layer, as before
+        // cameras followed an estimate.
+        let media = match shared.media_following(&who, false) {
             Ok(m) => m,
             Err(e) => return fail(e),
         };

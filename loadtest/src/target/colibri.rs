@@ -37,6 +37,7 @@ use tokio::sync::OnceCell;
 pub use bridge::BridgeChannel;
 
 use super::{JoinRequest, Joined, Target, TargetError};
+use crate::media::VideoCodec;
 use crate::participant::{Candidate, LocalTransport, RemoteTransport};
 
 /// Header extension id of the RFC 6464 audio level (Jicofo's).
@@ -67,6 +68,14 @@ pub const VP8_RTX_PT: u8 = 96;
 pub const H264_PT: u8 = 107;
 /// H264 RTX payload type.
 pub const H264_RTX_PT: u8 = 99;
+
+/// The payload types a camera sending `codec` uses: `(media, rtx)`.
+pub fn video_payload_types(codec: VideoCodec) -> (u8, u8) {
+    match codec {
+        VideoCodec::Vp8 => (VP8_PT, VP8_RTX_PT),
+        VideoCodec::H264 => (H264_PT, H264_RTX_PT),
+    }
+}
 
 /// The source name of an endpoint's microphone.
 pub fn audio_source_name(endpoint_id: &str) -> String {
@@ -210,7 +219,8 @@ fn medias() -> Value {
             {"name": "rtx", "id": VP8_RTX_PT.to_string(), "clockrate": "90000",
              "parameters": {"apt": VP8_PT.to_string()}},
             {"name": "H264", "id": H264_PT.to_string(), "clockrate": "90000",
-             "parameters": {"profile-level-id": "42e01f", "packetization-mode": "1"},
+             "parameters": {"profile-level-id": "42e01f", "packetization-mode": "1",
+                "level-asymmetry-allowed": "1"},
              "rtcp-fbs": video_feedback},
             {"name": "rtx", "id": H264_RTX_PT.to_string(), "clockrate": "90000",
              "parameters": {"apt": H264_PT.to_string()}}],
@@ -448,6 +458,7 @@ mod tests {
             video: Some(VideoSource {
                 ssrcs: vec![21, 22, 23],
                 rtx_ssrcs: vec![31, 32, 33],
+                codec: VideoCodec::Vp8,
             }),
         };
         let sources = sources(&request);

@@ -31,7 +31,8 @@
 //! Janus sends by itself.
 //!
 //! Media: Opus [`OPUS_PT`] with the microphone's SSRC; VP8 [`VP8_PT`] with RTX
-//! [`VP8_RTX_PT`], the camera's encodings signalled by SSRC (`ssrc-group:SIM`, lowest first
+//! [`VP8_RTX_PT`] or H264 [`H264_PT`] with RTX [`H264_RTX_PT`] (the room's
+//! [`JanusConfig::video_codec`]), the camera's encodings signalled by SSRC (`ssrc-group:SIM`, lowest first
 //! as in [`VideoSource`](crate::target::VideoSource), one `FID` group per encoding), so no
 //! `rid` is needed; header extensions [`HEADER_EXTENSIONS`] (Janus accepts what its room
 //! enables, see [`JanusTarget::negotiated_extensions`]).
@@ -53,6 +54,7 @@ use tokio::time::Instant;
 
 pub use super::colibri::{audio_source_name, video_source_name};
 use super::{JoinRequest, Joined, Target, TargetError, TargetEvent, View, ViewChannel};
+use crate::media::VideoCodec;
 use crate::participant::{Candidate, LocalTransport, RemoteTransport};
 use sdp::{Description, MediaKind};
 use session::{plugin_data, sender, Answer, Endpoint, Events, Session};
@@ -76,7 +78,20 @@ pub const HEADER_EXTENSIONS: [(u8, &str); 4] = [
 ];
 
 /// The payload types of the publisher's offer (the shared writer's).
-pub use super::sdp::{OPUS_PT, VP8_PT, VP8_RTX_PT};
+pub use super::sdp::{video_payload_types, H264_PT, H264_RTX_PT, OPUS_PT, VP8_PT, VP8_RTX_PT};
+/// The payload type Janus 1.1 gives VP8 in its subscriber offers, whatever the publisher
+/// used (its fixed numbering: VP8 96, H264 107).
+pub const SUBSCRIBER_VP8_PT: u8 = 96;
+/// The payload type Janus 1.1 gives H264 in its subscriber offers.
+pub const SUBSCRIBER_H264_PT: u8 = 107;
+
+/// The VideoRoom's `videocodec` for `codec`.
+fn room_codec(codec: VideoCodec) -> &'static str {
+    match codec {
+        VideoCodec::Vp8 => "vp8",
+        VideoCodec::H264 => "h264",
+    }
+}
 
 /// The [`TargetEvent::Other`] class announcing that the receiving participant's transport
 /// is known ([`JanusChannel::subscriber_remote`]).
@@ -100,6 +115,8 @@ pub struct JanusConfig {
     pub max_publishers: u32,
     /// Bound of each request and of each wait for Janus's answer.
     pub timeout: Duration,
+    /// The room's video codec (what every publisher sends).
+    pub video_codec: VideoCodec,
 }
 
 impl JanusConfig {
@@ -120,6 +137,7 @@ impl JanusConfig {
             create_room: true,
             max_publishers: 1000,
             timeout: Duration::from_secs(10),
+            video_codec: VideoCodec::Vp8,
         })
     }
 
@@ -263,7 +281,7 @@ impl JanusTarget {
                         "publishers": self.config.max_publishers,
                         "bitrate": 0,
                         "audiocodec": "opus",
-                        "videocodec": "vp8",
+                        "videocodec": room_codec(self.config.video_codec),
                         "audiolevel_ext": true,
                         "transport_wide_cc_ext": true,
                         "notify_joining": false,

@@ -30,10 +30,12 @@ use std::future::Future;
 use crate::participant::{LocalTransport, RemoteTransport};
 use crate::scenario::ViewSection;
 
-/// The SSRCs of a participant's camera: simulcast encodings lowest first, each with its
-/// RTX partner.
+/// A participant's camera: its codec and SSRCs (simulcast encodings lowest first, each with
+/// its RTX partner).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoSource {
+    /// What it sends (the SDP a target needs offers this codec).
+    pub codec: crate::media::VideoCodec,
     /// Media SSRCs, lowest encoding first (the SIM group order).
     pub ssrcs: Vec<u32>,
     /// RTX SSRCs, in the same order (empty: no RTX).

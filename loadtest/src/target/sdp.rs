@@ -18,6 +18,7 @@ use relais_transport::dtls_srtp::Fingerprint;
 use relais_transport::ice::IceCredentials;
 
 use super::colibri::{audio_source_name, video_source_name};
+use crate::media::VideoCodec;
 use crate::participant::{Candidate, LocalTransport, RemoteTransport};
 use crate::target::{JoinRequest, TargetError};
 
@@ -32,6 +33,24 @@ pub const OPUS_PT: u8 = 111;
 pub const VP8_PT: u8 = 100;
 /// VP8 RTX payload type of the offers written here.
 pub const VP8_RTX_PT: u8 = 96;
+/// H264 payload type of the offers written here.
+pub const H264_PT: u8 = 107;
+/// H264 RTX payload type of the offers written here.
+pub const H264_RTX_PT: u8 = 99;
+/// The fmtp of the H264 offered: constrained baseline, packetization mode 1 (RFC 6184).
+const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+
+/// The payload types of a camera sending `codec` in the offers written here: `(media, rtx)`.
+/// The same numbers as Colibri2's ([`super::colibri::video_payload_types`]), which is what
+/// the participants' media is written with whatever the target: a server that answers with
+/// the offered payload types (relais over WHIP/WHEP, Janus for its publishers) then sees
+/// the numbers it negotiated.
+pub fn video_payload_types(codec: VideoCodec) -> (u8, u8) {
+    match codec {
+        VideoCodec::Vp8 => (VP8_PT, VP8_RTX_PT),
+        VideoCodec::H264 => (H264_PT, H264_RTX_PT),
+    }
+}
 
 /// How a publisher's offer signals its camera's simulcast encodings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -402,7 +421,9 @@ pub(crate) fn session_header(sdp: &mut String, session_id: u64, version: u64, mi
 }
 
 /// The publisher's offer: audio (Opus [`OPUS_PT`]) when the request has a microphone, video
-/// (VP8 [`VP8_PT`], RTX [`VP8_RTX_PT`] when the camera has RTX SSRCs) when it has a camera,
+/// in the camera's codec (VP8 [`VP8_PT`] with RTX [`VP8_RTX_PT`], or H264 constrained
+/// baseline mode 1 [`H264_PT`] with RTX [`H264_RTX_PT`]; RTX when the camera has RTX SSRCs)
+/// when it has a camera,
 /// both `sendonly`, with the camera's encodings signalled as `options.simulcast` says and
 /// the header extensions of `options`. The participant offers DTLS `actpass`.
 pub fn publisher_offer(
@@ -443,7 +464,7 @@ pub fn publisher_offer(
     if let Some(video) = request.video.as_ref().filter(|v| !v.ssrcs.is_empty()) {
         let track = video_source_name(&request.endpoint_id);
         let rtx = !video.rtx_ssrcs.is_empty();
-        write_video_media(&mut sdp, &request.transport, rtx, options);
+        write_video_media(&mut sdp, &request.transport, video.codec, rtx, options);
         let _ = write!(sdp, "a=sendonly\r\na=msid:{stream} {track}\r\n");
         match options.simulcast {
             Simulcast::Rids(rids) => {
@@ -474,43 +495,57 @@ pub fn publisher_offer(
     Ok(sdp)
 }
 
-/// The video m-line up to its direction: VP8 (and its RTX when `rtx`) with a browser's
+/// The video m-line up to its direction: `codec` (and its RTX when `rtx`) with a browser's
 /// feedback, the transport, the mid and the header extensions.
 fn write_video_media(
     sdp: &mut String,
     local: &LocalTransport,
+    codec: VideoCodec,
     rtx: bool,
     options: &OfferOptions<'_>,
 ) {
+    let (pt, rtx_pt) = video_payload_types(codec);
     let formats = if rtx {
-        format!("{VP8_PT} {VP8_RTX_PT}")
+        format!("{pt} {rtx_pt}")
     } else {
-        VP8_PT.to_string()
+        pt.to_string()
     };
     let _ = write!(sdp, "m=video 9 UDP/TLS/RTP/SAVPF {formats}\r\n");
     write_transport(sdp, local, "actpass");
     let _ = write!(sdp, "a=mid:{VIDEO_MID}\r\n");
     options.write_extmaps(sdp, false);
+    let encoding = match codec {
+        VideoCodec::Vp8 => "VP8",
+        VideoCodec::H264 => "H264",
+    };
     let _ = write!(
         sdp,
-        "a=rtcp-mux\r\na=rtcp-rsize\r\na=rtpmap:{VP8_PT} VP8/90000\r\n"
+        "a=rtcp-mux\r\na=rtcp-rsize\r\na=rtpmap:{pt} {encoding}/90000\r\n"
     );
+    if codec == VideoCodec::H264 {
+        let _ = write!(sdp, "a=fmtp:{pt} {H264_FMTP}\r\n");
+    }
     for feedback in ["goog-remb", "transport-cc", "ccm fir", "nack", "nack pli"] {
-        let _ = write!(sdp, "a=rtcp-fb:{VP8_PT} {feedback}\r\n");
+        let _ = write!(sdp, "a=rtcp-fb:{pt} {feedback}\r\n");
     }
     if rtx {
         let _ = write!(
             sdp,
-            "a=rtpmap:{VP8_RTX_PT} rtx/90000\r\na=fmtp:{VP8_RTX_PT} apt={VP8_PT}\r\n"
+            "a=rtpmap:{rtx_pt} rtx/90000\r\na=fmtp:{rtx_pt} apt={pt}\r\n"
         );
     }
 }
 
 /// A viewer's offer (WHEP): one `recvonly` audio m-line (Opus [`OPUS_PT`]) and one
-/// `recvonly` video m-line (VP8 [`VP8_PT`] with RTX [`VP8_RTX_PT`]), the participant's
-/// transport with DTLS `actpass`, and the header extensions of `options` (its simulcast
-/// is ignored: a viewer receives one encoding).
-pub fn viewer_offer(local: &LocalTransport, session_id: u64, options: &OfferOptions<'_>) -> String {
+/// `recvonly` video m-line in `codec` with its RTX ([`video_payload_types`]: the publishers'
+/// codec and numbers), the participant's transport with DTLS `actpass`, and the header
+/// extensions of `options` (its simulcast is ignored: a viewer receives one encoding).
+pub fn viewer_offer(
+    local: &LocalTransport,
+    session_id: u64,
+    codec: VideoCodec,
+    options: &OfferOptions<'_>,
+) -> String {
     let mut sdp = String::with_capacity(2048);
     session_header(&mut sdp, session_id, 2, &[AUDIO_MID, VIDEO_MID]);
     let _ = write!(sdp, "m=audio 9 UDP/TLS/RTP/SAVPF {OPUS_PT}\r\n");
@@ -522,7 +557,72 @@ pub fn viewer_offer(local: &LocalTransport, session_id: u64, options: &OfferOpti
         "a=recvonly\r\na=rtcp-mux\r\na=rtpmap:{OPUS_PT} opus/48000/2\r\n\
          a=rtcp-fb:{OPUS_PT} transport-cc\r\na=fmtp:{OPUS_PT} minptime=10;useinbandfec=1\r\n"
     );
-    write_video_media(&mut sdp, local, true, options);
+    write_video_media(&mut sdp, local, codec, true, options);
     sdp.push_str("a=recvonly\r\n");
     sdp
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use crate::target::VideoSource;
+    use relais_transport::dtls_srtp::NodeCertificate;
+
+    fn local() -> LocalTransport {
+        LocalTransport {
+            credentials: IceCredentials::new("ufrag", "0123456789012345678901").unwrap(),
+            fingerprint: NodeCertificate::generate().unwrap().fingerprint().clone(),
+            candidates: vec![Candidate {
+                address: "10.99.0.2:40000".parse().unwrap(),
+                priority: 2_130_706_431,
+            }],
+        }
+    }
+
+    #[test]
+    fn an_h264_camera_offers_constrained_baseline_mode_1() {
+        let request = JoinRequest {
+            endpoint_id: "abcd0001".into(),
+            transport: local(),
+            audio_ssrc: None,
+            video: Some(VideoSource {
+                ssrcs: vec![21, 22],
+                rtx_ssrcs: vec![31, 32],
+                codec: VideoCodec::H264,
+            }),
+        };
+        let rids = ["q".to_owned(), "h".to_owned()];
+        for simulcast in [Simulcast::Ssrc, Simulcast::Rids(&rids)] {
+            let options = OfferOptions {
+                extensions: &[],
+                simulcast,
+            };
+            let sdp = publisher_offer(&request, 7, &options).unwrap();
+            assert!(
+                sdp.contains("m=video 9 UDP/TLS/RTP/SAVPF 107 99\r\n"),
+                "{sdp}"
+            );
+            assert!(sdp.contains("a=rtpmap:107 H264/90000\r\n"));
+            assert!(sdp.contains(
+                "a=fmtp:107 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n"
+            ));
+            assert!(sdp.contains("a=fmtp:99 apt=107\r\n"));
+            assert!(!sdp.contains("VP8"));
+            let parsed = Description::parse(&sdp);
+            assert_eq!(parsed.sections[0].codec_payload_type(), Some(H264_PT));
+            assert_eq!(parsed.sections[0].rtx_payload_type(), Some(H264_RTX_PT));
+        }
+        // A viewer of H264 publishers receives H264 with the same numbers.
+        let options = OfferOptions {
+            extensions: &[],
+            simulcast: Simulcast::Ssrc,
+        };
+        let viewer = viewer_offer(&local(), 7, VideoCodec::H264, &options);
+        let parsed = Description::parse(&viewer);
+        assert_eq!(parsed.sections[1].codec_payload_type(), Some(H264_PT));
+        assert_eq!(parsed.sections[1].rtx_payload_type(), Some(H264_RTX_PT));
+        assert!(viewer.contains("a=fmtp:107 level-asymmetry-allowed=1;"));
+    }
 }

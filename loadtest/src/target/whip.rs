@@ -4,7 +4,7 @@
 //! WHEP has it).
 //!
 //! - **Publish** ([`WhipTarget::publish`]): `POST {base}/whip/{endpoint id}` with the offer
-//!   of [`sdp::publisher_offer`] (Opus, VP8 simulcast signalled by `rid` with
+//!   of [`sdp::publisher_offer`] (Opus, VP8 or H264 simulcast signalled by `rid` with
 //!   `a=simulcast:send`, the header extensions of [`HEADER_EXTENSIONS`]) → `201 Created`,
 //!   the answer and a `Location`. The stream name is the publisher's endpoint id.
 //! - **Watch** ([`WhipTarget::watch`]): `POST {base}/whep/{endpoint id}` with the
@@ -40,6 +40,7 @@ use relais_rtp::extensions::{
 use super::colibri::video_source_name;
 use super::sdp::{self, Description, MediaKind, OfferOptions, Simulcast};
 use super::{JoinRequest, TargetError, View};
+use crate::media::VideoCodec;
 use crate::participant::{LocalTransport, RemoteTransport};
 use http::HttpAnswer;
 
@@ -80,6 +81,8 @@ pub struct WhipConfig {
     pub token: Option<String>,
     /// The simulcast `rid`s of a camera's encodings, lowest first (the scenario's layers).
     pub rids: Vec<String>,
+    /// The codec the viewers' offers receive (what every publisher sends: the scenario's).
+    pub video_codec: VideoCodec,
     /// Bound of each request.
     pub timeout: Duration,
 }
@@ -106,6 +109,7 @@ impl WhipConfig {
             },
             token: None,
             rids: Vec::new(),
+            video_codec: VideoCodec::Vp8,
             timeout: Duration::from_secs(10),
         })
     }
@@ -198,7 +202,12 @@ impl WhipTarget {
             extensions: &HEADER_EXTENSIONS,
             simulcast: Simulcast::Ssrc,
         };
-        let offer = sdp::viewer_offer(local, rand::random::<u32>().into(), &options);
+        let offer = sdp::viewer_offer(
+            local,
+            rand::random::<u32>().into(),
+            self.config.video_codec,
+            &options,
+        );
         let path = format!("{}/whep/{stream}", self.config.base_path);
         let session = self.create(&path, offer).await?;
         let streams = match watched_ssrcs(&session.answer) {
@@ -438,6 +447,7 @@ mod tests {
             video: Some(VideoSource {
                 ssrcs: vec![21, 22, 23],
                 rtx_ssrcs: vec![31, 32, 33],
+                codec: VideoCodec::Vp8,
             }),
         }
     }
@@ -499,6 +509,7 @@ mod tests {
         let offer = sdp::viewer_offer(
             &local(),
             9,
+            VideoCodec::Vp8,
             &OfferOptions {
                 extensions: &HEADER_EXTENSIONS,
                 simulcast: Simulcast::Ssrc,

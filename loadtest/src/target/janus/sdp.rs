@@ -97,6 +97,7 @@ mod tests {
 
     use super::super::AUDIO_LEVEL_ID;
     use super::*;
+    use crate::media::VideoCodec;
     use crate::participant::Candidate;
     use crate::target::sdp::VP8_RTX_PT;
     use crate::target::VideoSource;
@@ -125,6 +126,7 @@ mod tests {
             video: Some(VideoSource {
                 ssrcs: vec![21, 22, 23],
                 rtx_ssrcs: vec![31, 32, 33],
+                codec: VideoCodec::Vp8,
             }),
         };
         let sdp = publisher_offer(&request, 7).unwrap();
