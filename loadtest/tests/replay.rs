@@ -239,7 +239,10 @@ fn replay_over_two_laps_keeps_sequence_timing_and_sizes() {
     let capture = Arc::new(chromium());
     let start = Duration::from_secs(3);
     let mut source = ReplaySource::new(Arc::clone(&capture), &config(), 7, start).unwrap();
-    assert_eq!(source.period(), capture.duration() + LOOP_GAP);
+    // Laps after the first start when the last layer (f) started.
+    let loop_start = capture.video[2].packets[0].at;
+    assert_eq!(source.loop_start(), loop_start);
+    assert_eq!(source.period(), capture.duration() - loop_start + LOOP_GAP);
     assert_eq!(source.layer_count(), 3);
     assert!(source.has_audio());
     assert_eq!(
@@ -247,7 +250,8 @@ fn replay_over_two_laps_keeps_sequence_timing_and_sizes() {
         Some(start),
         "first packet at the start"
     );
-    let end = start + source.period() * 2;
+    // The first lap whole, the second from the loop point.
+    let end = start + source.period() * 2 + loop_start;
     let sent = drain(&mut source, end);
     let streams = by_ssrc(&sent);
     assert_eq!(streams.len(), 4);
@@ -257,10 +261,20 @@ fn replay_over_two_laps_keeps_sequence_timing_and_sizes() {
     for (original, ssrc) in originals.iter().zip(ssrcs) {
         let replayed = &streams[&ssrc];
         let n = original.packets.len();
-        assert_eq!(replayed.len(), 2 * n, "every packet of both laps, {ssrc:x}");
-        for (index, &(at, packet)) in replayed.iter().enumerate() {
-            let lap = (index / n) as u32;
-            let captured = &original.packets[index % n];
+        // Each stream's second lap starts with its first frame from the loop point on.
+        let loop_first = original
+            .packets
+            .iter()
+            .position(|p| p.frame_start && p.at >= loop_start)
+            .unwrap();
+        // Per packet sent: its lap and its index in the capture.
+        let expected: Vec<(u32, usize)> = (0..n)
+            .map(|i| (0, i))
+            .chain((loop_first..n).map(|i| (1, i)))
+            .collect();
+        assert_eq!(replayed.len(), expected.len(), "both laps, {ssrc:x}");
+        for (&(at, packet), &(lap, i)) in replayed.iter().zip(&expected) {
+            let captured = &original.packets[i];
             // Timing: the capture's, shifted by the start and the lap.
             assert_eq!(at, start + source.period() * lap + captured.at);
             // Sizes and markers preserved.
@@ -280,13 +294,16 @@ fn replay_over_two_laps_keeps_sequence_timing_and_sizes() {
             );
             assert_eq!(packet.audio_level, captured.audio_level);
         }
-        // Inter-packet gaps equal the capture's within 1 ms (here: exactly), in both laps.
-        for lap in 0..2 {
-            for i in 1..n {
-                let gap = replayed[lap * n + i].0 - replayed[lap * n + i - 1].0;
-                let captured = original.packets[i].at - original.packets[i - 1].at;
-                assert!(gap.abs_diff(captured) <= Duration::from_millis(1));
+        // Inter-packet gaps within a lap equal the capture's within 1 ms (here: exactly).
+        for pair in replayed.windows(2).zip(expected.windows(2)) {
+            let (sent_pair, captured_pair) = pair;
+            if captured_pair[0].0 != captured_pair[1].0 {
+                continue;
             }
+            let gap = sent_pair[1].0 - sent_pair[0].0;
+            let captured =
+                original.packets[captured_pair[1].1].at - original.packets[captured_pair[0].1].at;
+            assert!(gap.abs_diff(captured) <= Duration::from_millis(1));
         }
         // Sequence numbers: the capture's progression, continuous across the lap boundary.
         for w in replayed.windows(2) {
@@ -303,16 +320,56 @@ fn replay_over_two_laps_keeps_sequence_timing_and_sizes() {
         // Timestamps: the capture's within a lap; the next lap advances by the period.
         let clock = u64::from(original.clock_rate);
         let per_lap = (clock * source.period().as_nanos() as u64 / 1_000_000_000) as u32;
-        for i in 0..n {
-            assert_eq!(replayed[i].1.timestamp, original.packets[i].timestamp);
+        for (&(_, packet), &(lap, i)) in replayed.iter().zip(&expected) {
             assert_eq!(
-                replayed[n + i].1.timestamp,
-                original.packets[i].timestamp.wrapping_add(per_lap)
+                packet.timestamp,
+                original.packets[i]
+                    .timestamp
+                    .wrapping_add(per_lap.wrapping_mul(lap))
             );
         }
     }
     // After two laps the third starts where it should.
     assert_eq!(source.poll_timeout(), Some(end));
+}
+
+/// Chromium turns its f layer on about a second into the capture: a lap that replayed that
+/// start-up again would stop the 720p layer for as long, a freeze for whoever watches it
+/// on stage. Across the loop every layer keeps its frame rate, and the new lap opens with
+/// keyframes (Chromium's own, sent on all layers when f started).
+#[test]
+fn every_layer_keeps_sending_across_the_loop() {
+    let capture = Arc::new(chromium());
+    let mut source = ReplaySource::new(Arc::clone(&capture), &config(), 5, Duration::ZERO).unwrap();
+    let boundary = capture.duration() + LOOP_GAP;
+    let sent = drain(&mut source, boundary + Duration::from_secs(2));
+    for ssrc in LAYER_SSRCS {
+        // A frame's first packet: a new RTP timestamp on the layer.
+        let layer: Vec<&(Duration, MediaPacket)> =
+            sent.iter().filter(|(_, p)| p.ssrc == ssrc).collect();
+        let frames: Vec<(Duration, MediaPacket)> = layer
+            .iter()
+            .enumerate()
+            .filter(|&(i, (_, p))| i == 0 || layer[i - 1].1.timestamp != p.timestamp)
+            .map(|(_, &&frame)| frame)
+            .collect();
+        let longest = frames
+            .windows(2)
+            .filter(|w| w[1].0 > Duration::from_secs(2))
+            .map(|w| w[1].0 - w[0].0)
+            .max()
+            .unwrap();
+        assert!(
+            longest < Duration::from_millis(200),
+            "{ssrc:x}: {longest:?}"
+        );
+        let first_of_lap = frames.iter().find(|(at, _)| *at >= boundary).unwrap();
+        assert!(first_of_lap.1.keyframe_start, "{ssrc:x}");
+        assert!(
+            first_of_lap.0 - boundary < Duration::from_millis(100),
+            "{ssrc:x}"
+        );
+    }
 }
 
 #[test]

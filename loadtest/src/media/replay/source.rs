@@ -14,7 +14,7 @@ use super::super::{
 };
 use super::{ReplayCapture, ReplayError, ReplayPacket, ReplayStream};
 
-/// Pause between the capture's last packet and its first one of the next lap.
+/// Pause between the capture's last packet and the first one of the next lap.
 pub const LOOP_GAP: Duration = Duration::from_millis(20);
 /// How late a frame may be polled and still be sent (as the synthetic sources).
 const MAX_LATENESS: Duration = Duration::from_millis(200);
@@ -105,6 +105,8 @@ struct Cursor {
     height: u16,
     /// Index of the next packet in the stream.
     next: usize,
+    /// Index of the packet every lap after the first starts with (see [`ReplaySource`]).
+    loop_first: usize,
     /// Laps completed.
     lap: u32,
     sequence_per_lap: u16,
@@ -137,13 +139,14 @@ impl Cursor {
     fn advance(&mut self, packets: &[ReplayPacket]) -> u32 {
         let lap = self.lap;
         self.next += 1;
-        if self.next >= packets.len() {
-            self.next = 0;
+        let wrapped = self.next >= packets.len();
+        if wrapped {
+            self.next = self.loop_first;
             self.lap = self.lap.saturating_add(1);
         }
         // The following packet continues the frame unless it opens one (a lap's first
         // packet always does).
-        self.in_frame = self.next != 0 && packets.get(self.next).is_some_and(|p| !p.frame_start);
+        self.in_frame = !wrapped && packets.get(self.next).is_some_and(|p| !p.frame_start);
         lap
     }
 
@@ -155,10 +158,11 @@ impl Cursor {
         packets: &[ReplayPacket],
         t: Duration,
     ) {
-        let len = packets.len();
+        // Packets per lap after the first.
+        let len = packets.len().saturating_sub(self.loop_first);
         // Whole laps arithmetically, the rest packet by packet: at most about two laps'
-        // worth of steps.
-        for _ in 0..2 * len + 4 {
+        // worth of steps (the first lap's lead-in to the loop point included).
+        for _ in 0..2 * packets.len() + 4 {
             if self.in_frame {
                 // Finish skipping the frame already cut into.
                 self.skipped = self.skipped.wrapping_add(1);
@@ -171,7 +175,8 @@ impl Cursor {
             if due >= t {
                 return;
             }
-            if self.next == 0 && !period.is_zero() {
+            // At the loop point (in the first lap too), a lap later is the same packet.
+            if self.next == self.loop_first && !period.is_zero() {
                 let behind = t.saturating_sub(due).as_nanos() / period.as_nanos();
                 if behind >= 1 {
                     let whole = u32::try_from(behind).unwrap_or(u32::MAX);
@@ -194,11 +199,18 @@ impl Cursor {
 /// the same way and sends its [`MediaPacket`]s through the same writer:
 ///
 /// - Timing: packet `i` of lap `k` is due at `start + k × period + at(i)`, where `at` is its
-///   capture time since the first replayed packet and `period` the capture's duration plus
-///   [`LOOP_GAP`]. Packets within a frame keep the capture's pacing.
-/// - Looping: at the end of the capture every stream starts over, its sequence numbers and
-///   timestamps continuing (lap `k` adds `k × packets-per-lap` to sequence numbers and
-///   `k × period × clock` to timestamps), so a 20 s capture feeds a 120 s run.
+///   capture time since the first replayed packet and `period` the length of a lap after
+///   the first (below) plus [`LOOP_GAP`]. Packets within a frame keep the capture's pacing.
+/// - Looping: the first lap is the whole capture; the following ones start at the loop
+///   point, the moment the last replayed video layer started (`loop_start`), with each
+///   stream's first frame from then on. A browser turns its simulcast layers on one after
+///   another as its estimate ramps up (Chromium's highest about a second in); replaying
+///   that start-up on every lap would stop the highest layer for that long each time,
+///   which no browser does once it sends a layer (a receiver watching it would see a
+///   freeze). At the end of the capture every stream starts over at the loop point, its
+///   sequence numbers and timestamps continuing (lap `k` adds `k × packets-per-lap` to
+///   sequence numbers and `k × period × clock` to timestamps), so a 20 s capture feeds a
+///   120 s run.
 /// - Payloads: audio is an Opus TOC (speech or comfort noise, after the captured level or
 ///   size) plus filler; video is the VP8 descriptor and, on a frame's first packet, the frame
 ///   header written by `media::vp8`: a keyframe header (with the layer's
@@ -215,6 +227,8 @@ pub struct ReplaySource {
     capture: Arc<ReplayCapture>,
     start: Duration,
     period: Duration,
+    /// Capture time every lap after the first starts from.
+    loop_start: Duration,
     /// The audio cursor (if any) first, then the video layers lowest first.
     cursors: Vec<Cursor>,
     /// Index of layer 0's cursor in `cursors`.
@@ -231,12 +245,18 @@ impl ReplaySource {
         seed: u64,
         start: Duration,
     ) -> Result<Self, ReplayError> {
-        let period = capture.duration().saturating_add(LOOP_GAP);
+        let video_layers = config.video_layers.len().min(capture.video.len());
+        let loop_start = loop_start(&capture, config.audio_ssrc.is_some(), video_layers);
+        let period = capture
+            .duration()
+            .saturating_sub(loop_start)
+            .saturating_add(LOOP_GAP);
         let mut rng = XorShift::new(seed);
         let mut cursors = Vec::new();
         let mut new_cursor = |stream: StreamRef, kind, ssrc, payload_type, width, height| {
             let replayed = stream_of(&capture, stream)?;
-            let first = replayed.packets.first()?;
+            let loop_first = first_frame_from(replayed, loop_start).unwrap_or(0);
+            let first = replayed.packets.get(loop_first)?;
             let last = replayed.packets.last()?;
             let units = u128::from(replayed.clock_rate) * period.as_nanos() / 1_000_000_000;
             let initial = rng.next_u64();
@@ -248,6 +268,7 @@ impl ReplaySource {
                 width,
                 height,
                 next: 0,
+                loop_first,
                 lap: 0,
                 sequence_per_lap: last
                     .sequence_number
@@ -309,14 +330,22 @@ impl ReplaySource {
             capture,
             start,
             period,
+            loop_start,
             cursors,
             first_video,
         })
     }
 
-    /// Time from one lap's start to the next: the capture's duration plus [`LOOP_GAP`].
+    /// Time from one lap's start to the next after the first: the capture's duration from
+    /// [`loop_start`](Self::loop_start) on, plus [`LOOP_GAP`].
     pub fn period(&self) -> Duration {
         self.period
+    }
+
+    /// Capture time the laps after the first start from: when the last replayed video
+    /// layer started (zero when that leaves a replayed stream nothing to send).
+    pub fn loop_start(&self) -> Duration {
+        self.loop_start
     }
 
     /// The capture being replayed.
@@ -469,6 +498,39 @@ impl ReplaySource {
         let stream = stream_of(&capture, cursor.stream)?;
         emit(cursor, stream, due)
     }
+}
+
+/// The loop point of [`ReplaySource`]: the first packet of the latest-starting replayed
+/// video layer (the first `video_layers` of the capture), if every replayed stream has a
+/// frame from then on; else zero (the whole capture loops).
+fn loop_start(capture: &ReplayCapture, audio: bool, video_layers: usize) -> Duration {
+    let video = capture.video.get(..video_layers).unwrap_or(&[]);
+    let Some(latest) = video
+        .iter()
+        .filter_map(|s| s.packets.first())
+        .map(|p| p.at)
+        .max()
+    else {
+        return Duration::ZERO;
+    };
+    let audio = capture.audio.as_ref().filter(|_| audio);
+    if audio
+        .into_iter()
+        .chain(video)
+        .all(|stream| first_frame_from(stream, latest).is_some())
+    {
+        latest
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// Index of the stream's first packet that opens a frame at or after `t`.
+fn first_frame_from(stream: &ReplayStream, t: Duration) -> Option<usize> {
+    stream
+        .packets
+        .iter()
+        .position(|p| p.frame_start && p.at >= t)
 }
 
 /// Sends the cursor's next packet, due at `due`.
