@@ -358,6 +358,28 @@ fn twenty_endpoints_last_n_on_stage_and_thumbnails() {
             "{}: {catch_up:?}",
             p.name
         );
+        // A camera owner also hears the constraint of its camera: 720p for the on-stage
+        // source, 180p for a thumbnail someone receives, 0 for a camera nobody receives.
+        let constraints: Vec<(&str, i32)> = catch_up
+            .iter()
+            .filter_map(|e| match e {
+                ConferenceEvent::SenderSourceConstraints { source, max_height } => {
+                    Some((source.as_str(), *max_height))
+                }
+                _ => None,
+            })
+            .collect();
+        if p.vp8.is_some() {
+            let watched = received.values().any(|r| r.forwarded.contains(&own));
+            let expected = match (own == on_stage, watched) {
+                (true, _) => 720,
+                (false, true) => 180,
+                (false, false) => 0,
+            };
+            assert_eq!(constraints, vec![(own.as_str(), expected)], "{}", p.name);
+        } else {
+            assert!(constraints.is_empty(), "{}: {constraints:?}", p.name);
+        }
         if p.name != name(1) {
             assert!(
                 r.forwarded.contains(&on_stage),

@@ -1418,20 +1418,34 @@ impl Conference {
         self.io.stats
     }
 
-    /// What a receiver whose bridge channel opens only now has missed: the last
-    /// ForwardedSources announced to it and the current dominant speaker. Both are otherwise
-    /// sent only when they change, so a channel that opens after the first announcement
-    /// would wait for the next change.
+    /// What an endpoint whose bridge channel opens only now has missed: the last
+    /// ForwardedSources announced to it, the current dominant speaker and the last
+    /// SenderSourceConstraints for each of its video sources. All are otherwise sent only
+    /// when they change, so a channel that opens after the first announcement would wait
+    /// for the next change.
     pub fn catch_up_events(&self, endpoint: EndpointId) -> Vec<ConferenceEvent> {
         let mut events = Vec::with_capacity(2);
-        if let Some(receiver) = self.endpoints.get(&endpoint) {
-            if !receiver.forwarded.is_empty() {
-                events.push(ConferenceEvent::ForwardedSources {
-                    sources: receiver.forwarded.clone(),
+        let Some(receiver) = self.endpoints.get(&endpoint) else {
+            return events;
+        };
+        if !receiver.forwarded.is_empty() {
+            events.push(ConferenceEvent::ForwardedSources {
+                sources: receiver.forwarded.clone(),
+            });
+        }
+        events.extend(self.dominant_speaker_event());
+        for entry in receiver
+            .sources
+            .iter()
+            .filter_map(|id| self.sources.get(id))
+        {
+            if let Some(max_height) = entry.announced_height {
+                events.push(ConferenceEvent::SenderSourceConstraints {
+                    source: entry.source.name.clone(),
+                    max_height,
                 });
             }
         }
-        events.extend(self.dominant_speaker_event());
         events
     }
 
