@@ -314,6 +314,9 @@ pub struct MediaStats {
     pub ice_failed: u64,
     /// Sends that failed (socket full or error); the datagram is dropped.
     pub send_failures: u64,
+    /// `sendmmsg` calls of the outbound batches (with `datagrams_sent`: the batch size the
+    /// fan-out reaches).
+    pub send_batches: u64,
     /// STUN messages whose USERNAME names no endpoint (or that do not parse).
     pub stun_unknown_ufrag: u64,
     /// STUN routed to an endpoint and dropped by its agent: malformed or missing a required
@@ -585,7 +588,13 @@ impl MediaTask {
         for id in ids {
             self.close(Instant::now(), id, CloseReason::Shutdown);
         }
-        tracing::info!("media task stopped");
+        let s = &self.stats;
+        tracing::info!(
+            "media task stopped: {} datagrams sent; {} SRTP/SRTCP packets queued in {} sendmmsg calls",
+            s.datagrams_sent,
+            s.rtp_sent + s.rtcp_sent,
+            s.send_batches
+        );
     }
 
     /// Reads what the socket has, a few batches at most, and sends what each batch caused
@@ -1371,6 +1380,7 @@ impl MediaTask {
         self.stats.datagrams_sent += flushed.datagrams;
         self.stats.bytes_sent += flushed.bytes;
         self.stats.send_failures += flushed.failed;
+        self.stats.send_batches += flushed.syscalls;
     }
 }
 
