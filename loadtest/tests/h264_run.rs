@@ -10,30 +10,24 @@
     reason = "tests: a panic is a test failure"
 )]
 
-use std::process::Command;
-
-use relais_loadtest::report::RunReport;
-
 mod common;
 
 #[test]
 fn small_h264_passes_and_receivers_see_the_heights_their_views_ask_for() {
-    let report_dir =
-        std::env::temp_dir().join(format!("relais-loadtest-h264-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&report_dir);
-    let output = Command::new(env!("CARGO_BIN_EXE_relais-loadtest"))
-        .args(["--scenario", "small-h264", "--duration", "10"])
-        .args(["--ramp-up", "2", "--quiet", "--node-bin"])
-        .arg(common::relais_binary())
-        .arg("--report")
-        .arg(&report_dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let json = std::fs::read_to_string(report_dir.join("relais-colibri2.json")).unwrap();
-    let report: RunReport = serde_json::from_str(&json).unwrap();
+    let run = common::run_loadtest(
+        "h264",
+        &[
+            "--scenario",
+            "small-h264",
+            "--duration",
+            "10",
+            "--ramp-up",
+            "2",
+        ],
+        "relais-colibri2.json",
+    );
+    let (report, stdout, stderr) = (&run.report, &run.stdout, &run.stderr);
+    assert!(run.succeeded, "{stdout}\n{stderr}");
     assert!(report.passed, "{stdout}");
     assert_eq!(report.load_generator.connected, 5);
     assert_eq!(report.load_generator.srtp_verify_failed, 0);
@@ -80,5 +74,4 @@ fn small_h264_passes_and_receivers_see_the_heights_their_views_ask_for() {
     // The table shows them.
     assert!(stdout.contains("layer switches"), "{stdout}");
     assert!(stdout.contains("720p"), "{stdout}");
-    let _ = std::fs::remove_dir_all(&report_dir);
 }

@@ -11,36 +11,33 @@
     reason = "tests: a panic is a test failure"
 )]
 
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-use relais_loadtest::report::RunReport;
-
 mod common;
 
 #[test]
 fn a_sender_on_a_600_kbps_uplink_sends_fewer_layers_and_stays_watchable() {
-    let report_dir =
-        std::env::temp_dir().join(format!("relais-loadtest-estimate-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&report_dir);
-    let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_relais-loadtest"))
-        .args(["--scenario", "small", "--participants", "4"])
-        .args(["--video-senders", "4", "--duration", "8", "--ramp-up", "2"])
-        .args(["--impair", "rate=600kbit", "--impair-direction", "up"])
-        .args(["--impair-participants", "1", "--quiet", "--node-bin"])
-        .arg(common::relais_binary())
-        .arg("--report")
-        .arg(&report_dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(started.elapsed() < Duration::from_secs(60), "{stderr}");
-    let json = std::fs::read_to_string(report_dir.join("relais-colibri2.json"))
-        .unwrap_or_else(|e| panic!("no report ({e}):\n{stdout}\n{stderr}"));
-    let report: RunReport = serde_json::from_str(&json).unwrap();
-    let _ = std::fs::remove_dir_all(&report_dir);
+    let run = common::run_loadtest(
+        "estimate",
+        &[
+            "--scenario",
+            "small",
+            "--participants",
+            "4",
+            "--video-senders",
+            "4",
+            "--duration",
+            "8",
+            "--ramp-up",
+            "2",
+            "--impair",
+            "rate=600kbit",
+            "--impair-direction",
+            "up",
+            "--impair-participants",
+            "1",
+        ],
+        "relais-colibri2.json",
+    );
+    let (report, stdout) = (&run.report, &run.stdout);
 
     assert_eq!(report.load_generator.connected, 4, "{stdout}");
     assert_eq!(report.senders.len(), 4, "{:?}", report.senders);

@@ -10,7 +10,6 @@
 )]
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use relais_loadtest::report::RunReport;
 
@@ -18,33 +17,22 @@ mod common;
 
 #[test]
 fn ten_participants_for_ten_seconds_pass_the_small_scenario() {
-    let report_dir = std::env::temp_dir().join(format!("relais-loadtest-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&report_dir);
-    let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_relais-loadtest"))
-        .args([
+    let run = common::run_loadtest(
+        "small",
+        &[
             "--scenario",
             "small",
             "--participants",
             "10",
             "--duration",
             "10",
-        ])
-        .args(["--ramp-up", "2", "--quiet", "--node-bin"])
-        .arg(common::relais_binary())
-        .arg("--report")
-        .arg(&report_dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "relais-loadtest failed:\n{stdout}\n{stderr}"
+            "--ramp-up",
+            "2",
+        ],
+        "relais-colibri2.json",
     );
-    assert!(started.elapsed() < Duration::from_secs(60));
-    let json = std::fs::read_to_string(report_dir.join("relais-colibri2.json")).unwrap();
-    let report: RunReport = serde_json::from_str(&json).unwrap();
+    let (report, stdout, stderr) = (&run.report, &run.stdout, &run.stderr);
+    assert!(run.succeeded, "relais-loadtest failed:\n{stdout}\n{stderr}");
 
     assert!(report.passed, "{stdout}");
     assert_eq!(report.participants, 10);
@@ -80,7 +68,6 @@ fn ten_participants_for_ten_seconds_pass_the_small_scenario() {
     assert!(node.egress_pps > 1_000.0, "{node:?}");
     assert!(!report.node_series.is_empty());
     assert!(report.receive_series.len() >= 10);
-    let _ = std::fs::remove_dir_all(&report_dir);
 }
 
 /// `--replay`: the video of a Chromium simulcast publish to relais, captured on `lo`

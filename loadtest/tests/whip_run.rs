@@ -10,37 +10,28 @@
     reason = "tests: a panic is a test failure"
 )]
 
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-use relais_loadtest::report::RunReport;
-
 mod common;
 
 #[test]
 fn five_people_publish_and_watch_through_whip_and_whep() {
-    let report_dir =
-        std::env::temp_dir().join(format!("relais-loadtest-whip-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&report_dir);
-    let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_relais-loadtest"))
-        .args(["--scenario", "small", "--target", "whip"])
-        .args(["--participants", "5", "--duration", "10", "--ramp-up", "2"])
-        .args(["--quiet", "--node-bin"])
-        .arg(common::relais_binary())
-        .arg("--report")
-        .arg(&report_dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "relais-loadtest failed:\n{stdout}\n{stderr}"
+    let run = common::run_loadtest(
+        "whip",
+        &[
+            "--scenario",
+            "small",
+            "--target",
+            "whip",
+            "--participants",
+            "5",
+            "--duration",
+            "10",
+            "--ramp-up",
+            "2",
+        ],
+        "relais-whip-whep.json",
     );
-    assert!(started.elapsed() < Duration::from_secs(60));
-    let json = std::fs::read_to_string(report_dir.join("relais-whip-whep.json")).unwrap();
-    let report: RunReport = serde_json::from_str(&json).unwrap();
+    let (report, stdout, stderr) = (&run.report, &run.stdout, &run.stderr);
+    assert!(run.succeeded, "relais-loadtest failed:\n{stdout}\n{stderr}");
 
     assert_eq!(report.target, "relais (WHIP/WHEP)");
     assert!(report.passed, "{stdout}");
@@ -66,5 +57,4 @@ fn five_people_publish_and_watch_through_whip_and_whep() {
     assert!(node.cpu_s > 0.0);
     assert_eq!(node.forwarded_source, "metrics");
     assert!(node.egress_pps > 1_000.0, "{node:?}");
-    let _ = std::fs::remove_dir_all(&report_dir);
 }

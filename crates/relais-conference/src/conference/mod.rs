@@ -1587,7 +1587,7 @@ impl Conference {
                 }
             }
             let mut forwarded = Vec::new();
-            let mut targets: Vec<(SourceId, Option<LayerTarget>, Option<u16>)> = Vec::new();
+            let mut targets: Vec<(SourceId, Option<LayerTarget>, Option<i32>)> = Vec::new();
             for (id, layers) in &video {
                 let Some(entry) = self.sources.get(id) else {
                     continue;
@@ -1603,22 +1603,20 @@ impl Conference {
                         encoding: l.encoding,
                         temporal: l.temporal,
                     });
-                let ideal_height = decision
-                    .and_then(|a| a.ideal_layer.or(a.layer))
-                    .and_then(|index| layers.get(index))
-                    .map(|l| l.height);
+                let wanted_height = decision
+                    .and_then(|a| sender_height(a.effective_constraints.max_height, layers));
                 if target.is_some() {
                     forwarded.push(entry.source.name.clone());
                 }
-                targets.push((*id, target, ideal_height));
+                targets.push((*id, target, wanted_height));
             }
-            for (id, target, ideal_height) in targets {
+            for (id, target, wanted_height) in targets {
                 let Some(entry) = self.sources.get_mut(&id) else {
                     continue;
                 };
-                if let Some(height) = ideal_height {
+                if let Some(height) = wanted_height {
                     let max = max_heights.entry(id).or_insert(0);
-                    *max = (*max).max(i32::from(height));
+                    *max = (*max).max(height);
                 }
                 match entry
                     .projections
@@ -1671,5 +1669,20 @@ impl Conference {
                 );
             }
         }
+    }
+}
+
+/// The height a receiver's effective constraint asks the sender of a source to encode up to,
+/// over all the source's layers, sending or not (`None`: it asks for nothing). From the
+/// constraint, not from the allocated layer: the allocator only picks layers that are
+/// sending, so a sender told to stop a layer would otherwise never be asked for it again.
+/// The limit is soft, as in the allocation: below the lowest layer it is the lowest layer.
+fn sender_height(max_height: i32, layers: &[LayerDescription]) -> Option<i32> {
+    let lowest = layers.iter().map(|l| i32::from(l.height)).min()?;
+    let highest = layers.iter().map(|l| i32::from(l.height)).max()?;
+    match max_height {
+        0 => None,
+        unlimited if unlimited < 0 => Some(highest),
+        limit => Some(limit.clamp(lowest, highest)),
     }
 }
