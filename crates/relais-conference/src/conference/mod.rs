@@ -1686,3 +1686,32 @@ fn sender_height(max_height: i32, layers: &[LayerDescription]) -> Option<i32> {
         limit => Some(limit.clamp(lowest, highest)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(height: u16, active: bool) -> LayerDescription {
+        LayerDescription {
+            encoding: 0,
+            temporal: 0,
+            height,
+            frame_rate: 30.0,
+            bitrate_bps: 0,
+            active,
+        }
+    }
+
+    #[test]
+    fn a_stopped_layer_is_still_asked_for() {
+        // The camera stopped 360p and 720p (nobody watched them); a receiver now wants 720p.
+        let layers = [layer(180, true), layer(360, false), layer(720, false)];
+        assert_eq!(sender_height(720, &layers), Some(720));
+        assert_eq!(sender_height(-1, &layers), Some(720));
+        assert_eq!(sender_height(500, &layers), Some(500));
+        // Soft limit: never below the lowest layer; 0 asks for nothing.
+        assert_eq!(sender_height(90, &layers), Some(180));
+        assert_eq!(sender_height(0, &layers), None);
+        assert_eq!(sender_height(720, &[]), None);
+    }
+}
