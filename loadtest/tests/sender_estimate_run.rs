@@ -1,8 +1,8 @@
 //! Camera senders follow their own bandwidth estimate against a real relais node on
 //! loopback: `relais-loadtest` with the first participant's uplink capped at 600 kbit/s
-//! (`--impair rate=600kbit --impair-direction up --impair-participants 1`). That sender ends
-//! up sending fewer layers than the others, and every receiver still gets its stream
-//! without long freezes.
+//! (`--impair rate=600kbit --impair-direction up --impair-participants 1`). That sender's
+//! estimate settles near the cap and it sends one layer, while the others' estimates allow
+//! every layer; every receiver still gets its stream without long freezes.
 
 #![allow(
     clippy::unwrap_used,
@@ -55,15 +55,17 @@ fn a_sender_on_a_600_kbps_uplink_sends_fewer_layers_and_stays_watchable() {
         "{capped:?}"
     );
     for free in &report.senders[1..] {
-        // The probes find loopback's room within a second: every layer, up to the node's
-        // REMB. (On a loaded machine a delay spike may take the top layer off for a while,
-        // until the next probe: hence means, not the state at the end.)
-        assert!(free.mean_active_layers > 2.0, "{free:?}");
+        // The probes find loopback's room within a second: an estimate for every layer, up
+        // to the node's REMB. What a free camera sends also follows the node's
+        // SenderSourceConstraints (180p while it is only a thumbnail, all layers on stage), so
+        // its layer count depends on the stage; its estimate shows it could send them all.
         assert!(free.estimate_max_kbps >= 2_675, "{free:?}");
+        assert!(free.estimate_median_kbps >= 2_000, "{free:?}");
         assert!(
-            free.mean_active_layers > capped.mean_active_layers + 0.8,
+            free.estimate_median_kbps > 3 * capped.estimate_median_kbps,
             "{free:?}"
         );
+        assert!(free.mean_active_layers >= 1.0, "{free:?}");
     }
     // Every receiver got every camera, the capped one included, and no stream froze long.
     let r = &report.receive;
