@@ -21,6 +21,7 @@
 //! Errors never contain addresses (DESIGN.md principle 4).
 
 pub mod colibri;
+mod http;
 pub mod janus;
 pub mod sdp;
 pub mod whip;

@@ -1,18 +1,14 @@
-//! One JSON request to the node's private HTTP API per connection, through hyper's
-//! `client::conn::http1` over a tokio TcpStream (no pool: allocation is not the hot path,
-//! and a fresh connection per request keeps failures independent).
+//! One JSON request to the node's private HTTP API per connection (the shared
+//! [`crate::target::http`] exchange: allocation is not the hot path, and a fresh connection
+//! per request keeps failures independent).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST};
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
+use hyper::Method;
 use serde_json::Value;
-use tokio::net::TcpStream;
 
+use crate::target::http::{self, HttpRequest};
 use crate::target::TargetError;
 
 /// Sends `body` with `method` to `path` and returns the JSON answer (`Null` for an empty
@@ -37,33 +33,24 @@ async fn exchange(
     path: &str,
     body: &Value,
 ) -> Result<Value, TargetError> {
-    let stream = TcpStream::connect(address).await?;
-    stream.set_nodelay(true)?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    // The connection future does the I/O; it ends when the server closes after the answer.
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(HOST, "relais")
-        .header(CONNECTION, "close")
-        .header(CONTENT_TYPE, "application/json");
-    if let Some(token) = token {
-        builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let request = builder.body(Full::new(Bytes::from(body.to_string())))?;
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    let bytes = response.into_body().collect().await?.to_bytes();
-    let value = if bytes.is_empty() {
+    let json = body.to_string();
+    let response = http::exchange(
+        address,
+        HttpRequest {
+            method,
+            path,
+            host: "relais",
+            bearer_token: token,
+            body: Some(("application/json", json.as_bytes())),
+        },
+    )
+    .await?;
+    let value = if response.body.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        serde_json::from_slice(&response.body).unwrap_or(Value::Null)
     };
-    if !status.is_success() {
+    if !(200..300).contains(&response.status) {
         let field = |name: &str| {
             value
                 .get("error")
@@ -73,7 +60,7 @@ async fn exchange(
                 .to_owned()
         };
         return Err(TargetError::Refused {
-            status: status.as_u16(),
+            status: response.status,
             reason: field("reason"),
             message: field("message"),
         });

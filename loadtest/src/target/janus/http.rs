@@ -1,19 +1,14 @@
-//! One request to Janus's HTTP API per connection (hyper's `client::conn::http1` over a
-//! tokio TcpStream, as the Colibri2 adapter does): signalling is not the hot path, and a
-//! fresh connection per request keeps a long poll from blocking the requests of the same
-//! session.
+//! One request to Janus's HTTP API per connection (the shared [`crate::target::http`]
+//! exchange): signalling is not the hot path, and a fresh connection per request keeps a
+//! long poll from blocking the requests of the same session.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{CONNECTION, CONTENT_TYPE, HOST};
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
+use hyper::Method;
 use serde_json::Value;
-use tokio::net::TcpStream;
 
+use crate::target::http::{self, HttpRequest};
 use crate::target::TargetError;
 
 /// Sends `body` (`None`: a GET) to `path` and returns the JSON answer. Janus reports its own
@@ -67,34 +62,28 @@ async fn exchange(
     path: &str,
     body: Option<&Value>,
 ) -> Result<Value, TargetError> {
-    let stream = TcpStream::connect(address).await?;
-    stream.set_nodelay(true)?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    // The connection future does the I/O; it ends when the server closes after the answer.
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    let builder = Request::builder()
-        .uri(path)
-        .header(HOST, "janus")
-        .header(CONNECTION, "close");
-    let request = match body {
-        Some(body) => builder
-            .method(Method::POST)
-            .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body.to_string())))?,
-        None => builder.method(Method::GET).body(Full::new(Bytes::new()))?,
+    let json = body.map(Value::to_string);
+    let request = HttpRequest {
+        method: if body.is_some() {
+            Method::POST
+        } else {
+            Method::GET
+        },
+        path,
+        host: "janus",
+        bearer_token: None,
+        body: json.as_deref().map(|j| ("application/json", j.as_bytes())),
     };
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    let bytes = response.into_body().collect().await?.to_bytes();
-    if !status.is_success() {
+    let response = http::exchange(address, request).await?;
+    if !(200..300).contains(&response.status) {
         return Err(TargetError::Refused {
-            status: status.as_u16(),
+            status: response.status,
             reason: "http".to_owned(),
-            message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            message: String::from_utf8_lossy(&response.body)
+                .chars()
+                .take(200)
+                .collect(),
         });
     }
-    Ok(serde_json::from_slice(&bytes)?)
+    Ok(serde_json::from_slice(&response.body)?)
 }
