@@ -283,7 +283,9 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
     let mut report = local.block_on(&runtime, async {
         let progress = (!cli.quiet).then_some(Duration::from_secs(5));
-        let (node, options) = match (cli.colibri, &janus) {
+        // Per target: the node this run started (kept alive until the end), how to reach
+        // the target, and where its process and metrics are.
+        let (node, target, node_pid, node_metrics) = match (cli.colibri, &janus) {
             (_, None) if whip => {
                 let (node, url, pid, metrics) = match &cli.whip_url {
                     Some(url) => (None, url.clone(), cli.node_pid, None),
@@ -302,89 +304,53 @@ fn main() -> anyhow::Result<()> {
                         (Some(node), url, pid, metrics)
                     }
                 };
-                let options = RunOptions {
-                    scenario: scenario.clone(),
-                    target: TargetOptions::Whip {
-                        url,
-                        token: whip_token.clone(),
-                    },
-                    local_ip,
-                    node_pid: pid,
-                    node_metrics: metrics,
-                    progress,
-                    replay: replay.clone(),
-                    impairment,
-                    impairment_label: impairment_label.clone(),
-                    impairment_direction: cli.impair_direction.into(),
-                    impaired_participants: cli.impair_participants,
-                    sender_estimate: !cli.fixed_layers,
-                    measure_layers: !cli.no_layer_measure,
+                let target = TargetOptions::Whip {
+                    url,
+                    token: whip_token.clone(),
                 };
-                (node, options)
+                (node, target, pid, metrics)
             }
             (_, Some(janus)) => (
                 None,
-                RunOptions {
-                    scenario: scenario.clone(),
-                    target: TargetOptions::Janus {
-                        url: janus.url.clone(),
-                    },
-                    local_ip,
-                    node_pid: janus.pid,
-                    node_metrics: None,
-                    progress: (!cli.quiet).then_some(Duration::from_secs(5)),
-                    replay: replay.clone(),
-                    impairment,
-                    impairment_label: impairment_label.clone(),
-                    impairment_direction: cli.impair_direction.into(),
-                    impaired_participants: cli.impair_participants,
-                    sender_estimate: !cli.fixed_layers,
-                    measure_layers: !cli.no_layer_measure,
+                TargetOptions::Janus {
+                    url: janus.url.clone(),
                 },
+                janus.pid,
+                None,
             ),
             (Some(private_api), None) => (
                 None,
-                RunOptions {
-                    scenario: scenario.clone(),
-                    target: TargetOptions::RelaisColibri {
-                        private_api,
-                        token: cli.token.clone(),
-                    },
-                    local_ip,
-                    node_pid: cli.node_pid,
-                    node_metrics: Some(private_api),
-                    progress: (!cli.quiet).then_some(Duration::from_secs(5)),
-                    replay: replay.clone(),
-                    impairment,
-                    impairment_label: impairment_label.clone(),
-                    impairment_direction: cli.impair_direction.into(),
-                    impaired_participants: cli.impair_participants,
-                    sender_estimate: !cli.fixed_layers,
-                    measure_layers: !cli.no_layer_measure,
+                TargetOptions::RelaisColibri {
+                    private_api,
+                    token: cli.token.clone(),
                 },
+                cli.node_pid,
+                Some(private_api),
             ),
             (None, None) => {
                 let node = start_local_node(&cli, &log_dir, &[]).await?;
-                let options = RunOptions {
-                    scenario: scenario.clone(),
-                    target: TargetOptions::RelaisColibri {
-                        private_api: node.private,
-                        token: None,
-                    },
-                    local_ip,
-                    node_pid: Some(node.pid()),
-                    node_metrics: Some(node.private),
-                    progress: (!cli.quiet).then_some(Duration::from_secs(5)),
-                    replay: replay.clone(),
-                    impairment,
-                    impairment_label: impairment_label.clone(),
-                    impairment_direction: cli.impair_direction.into(),
-                    impaired_participants: cli.impair_participants,
-                    sender_estimate: !cli.fixed_layers,
-                    measure_layers: !cli.no_layer_measure,
+                let target = TargetOptions::RelaisColibri {
+                    private_api: node.private,
+                    token: None,
                 };
-                (Some(node), options)
+                let (pid, metrics) = (Some(node.pid()), Some(node.private));
+                (Some(node), target, pid, metrics)
             }
+        };
+        let options = RunOptions {
+            scenario: scenario.clone(),
+            target,
+            local_ip,
+            node_pid,
+            node_metrics,
+            progress,
+            replay: replay.clone(),
+            impairment,
+            impairment_label: impairment_label.clone(),
+            impairment_direction: cli.impair_direction.into(),
+            impaired_participants: cli.impair_participants,
+            sender_estimate: !cli.fixed_layers,
+            measure_layers: !cli.no_layer_measure,
         };
         if !cli.quiet {
             eprintln!(
