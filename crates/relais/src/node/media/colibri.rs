@@ -616,23 +616,21 @@ impl MediaTask {
     }
 
     fn drain_conference(&mut self, conference: &mut Conference) {
-        {
-            while let Some(output) = conference.poll_output() {
-                match output {
-                    ConferenceOutput::Rtp { to, packet } => {
-                        if let Some(unsent) = self.protect_and_queue(to, packet, true) {
-                            conference.recycle(unsent);
-                        }
+        while let Some(output) = conference.poll_output() {
+            match output {
+                ConferenceOutput::Rtp { to, packet } => {
+                    if let Some(unsent) = self.protect_and_queue(to, packet, true) {
+                        conference.recycle(unsent);
                     }
-                    ConferenceOutput::Rtcp { to, packet } => {
-                        if let Some(unsent) = self.protect_and_queue(to, packet, false) {
-                            conference.recycle(unsent);
-                        }
+                }
+                ConferenceOutput::Rtcp { to, packet } => {
+                    if let Some(unsent) = self.protect_and_queue(to, packet, false) {
+                        conference.recycle(unsent);
                     }
-                    ConferenceOutput::Event { to, event } => {
-                        let message = bridge_message(event);
-                        self.send_bridge_text(to, message.to_json());
-                    }
+                }
+                ConferenceOutput::Event { to, event } => {
+                    let message = bridge_message(event);
+                    self.send_bridge_text(to, message.to_json());
                 }
             }
         }
